@@ -1,0 +1,82 @@
+"""Blueprints (thin: parse → call a service → dump) and the helpers they share."""
+import json
+from functools import wraps
+
+from bson import ObjectId
+from flask import current_app, g, jsonify, request
+
+from ..cache.tiered import tiers
+from ..errors import APIError, invalid_id
+from ..schemas import parse_object_id
+
+
+def resources():
+    """This process's clients and services (see feedapp.resources)."""
+    return current_app.extensions["feedapp"]
+
+
+def path_id(text: str) -> ObjectId:
+    """An id from the URL path; 400 invalid_id before any cache or database is touched."""
+    try:
+        return parse_object_id(text)
+    except ValueError:
+        raise invalid_id() from None
+
+
+def json_body(schema) -> dict:
+    """The request body, which must be a JSON object, validated by `schema`."""
+    raw = request.get_data(cache=True)
+    try:
+        data = json.loads(raw) if raw.strip() else None
+    except (ValueError, RecursionError):
+        raise APIError(400, "invalid_json", "Request body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise APIError(400, "invalid_json", "Request body must be a JSON object")
+    return schema.load(data)
+
+
+def query_args(schema) -> dict:
+    """The query string, validated by `schema` (first value of each repeated parameter)."""
+    return schema.load(request.args.to_dict(flat=True))
+
+
+def cacheable(body, family: str):
+    """A 200 JSON response for a cacheable GET: X-Cache, ETag and If-None-Match handling."""
+    tier = tiers.deepest() or "L3"
+    resources().stats.count_request(tier, family)
+    response = jsonify(body)
+    response.headers["X-Cache"] = tier
+    response.headers["Cache-Control"] = "no-cache"
+    response.add_etag()
+    return response.make_conditional(request)
+
+
+def auth_required(view):
+    """Require a live access token; the view finds its claims in `g.claims`."""
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        from ..auth import bearer_token
+
+        token = bearer_token(request.headers.get("Authorization"))
+        g.claims = resources().tokens.authenticate(token)
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def caller_id() -> ObjectId:
+    """The authenticated caller's user id."""
+    try:
+        return ObjectId(g.claims.user_id)
+    except Exception:  # noqa: BLE001 - a signed token with a bad sub is still a bad token
+        from ..errors import unauthorized
+
+        raise unauthorized("Invalid token") from None
+
+
+def register_blueprints(app):
+    from . import auth, cache, feed, ops, posts, users
+
+    for module in (auth, users, posts, feed, cache, ops):
+        app.register_blueprint(module.bp)

@@ -1,0 +1,31 @@
+"""Timelines and home feeds."""
+from flask import Blueprint
+
+from ..schemas import PageQuerySchema
+from . import auth_required, cacheable, caller_id, path_id, query_args, resources
+
+bp = Blueprint("feed", __name__, url_prefix="/api")
+page_schema = PageQuerySchema()
+
+
+@bp.get("/users/<user_id>/posts")
+def timeline(user_id):
+    uid = path_id(user_id)
+    args = query_args(page_schema)
+    return cacheable(resources().posts.timeline(uid, args["limit"], args.get("before")), "timeline")
+
+
+@bp.get("/users/<user_id>/feed")
+def user_feed(user_id):
+    uid = path_id(user_id)
+    args = query_args(page_schema)
+    return cacheable(resources().posts.feed(uid, args["limit"], args.get("before")), "feed")
+
+
+@bp.get("/feed")
+@auth_required
+def my_feed():
+    args = query_args(page_schema)
+    response = cacheable(resources().posts.feed(caller_id(), args["limit"], args.get("before")), "feed")
+    response.vary.add("Authorization")
+    return response

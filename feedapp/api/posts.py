@@ -1,0 +1,47 @@
+"""Posts, likes and the explore listing: /api/posts..."""
+from flask import Blueprint, g, jsonify
+
+from ..schemas import ExploreQuerySchema, PostCreateSchema
+from . import auth_required, cacheable, caller_id, json_body, path_id, query_args, resources
+
+bp = Blueprint("posts", __name__, url_prefix="/api/posts")
+create_schema, explore_schema = PostCreateSchema(), ExploreQuerySchema()
+
+
+@bp.post("")
+@auth_required
+def create_post():
+    data = json_body(create_schema)
+    return jsonify(resources().posts.create(caller_id(), data["content"])), 201
+
+
+@bp.get("")
+def explore():
+    return cacheable(resources().posts.explore(query_args(explore_schema)), "explore")
+
+
+@bp.get("/<post_id>")
+def get_post(post_id):
+    return cacheable(resources().posts.get(path_id(post_id)), "post")
+
+
+@bp.delete("/<post_id>")
+@auth_required
+def delete_post(post_id):
+    pid = path_id(post_id)
+    me = resources().repo.get_user(caller_id())
+    is_admin = bool(me) and me.get("role") == "admin"
+    resources().posts.delete(pid, caller_id(), is_admin)
+    return "", 204
+
+
+@bp.post("/<post_id>/like")
+@auth_required
+def like(post_id):
+    return jsonify(resources().posts.set_liked(caller_id(), path_id(post_id), True))
+
+
+@bp.delete("/<post_id>/like")
+@auth_required
+def unlike(post_id):
+    return jsonify(resources().posts.set_liked(caller_id(), path_id(post_id), False))

@@ -1,0 +1,154 @@
+"""Passwords, tokens, sessions and revocation.
+
+Tokens are HS256 JWTs (PyJWT) signed with JWT_SECRET. Each login opens a session in Redis
+(`auth:session:<sid>`, a hash with the user id and the id of the one refresh token that may
+still be used) that lives as long as a refresh token. An access token is accepted only while
+its session exists and its own id is not in `auth:revoked:<jti>`; both checks are one
+pipelined round trip. Refresh rotates the refresh token atomically (a Lua script); presenting
+an already rotated refresh token is treated as theft and ends the session. Logout deletes the
+session and revokes the access token for the rest of its life, so every worker of every app
+server rejects both tokens as soon as logout returns.
+"""
+import secrets
+import time
+from dataclasses import dataclass
+
+import jwt
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from .errors import unauthorized
+
+ALGORITHM = "HS256"
+# A real hash of a random password: checked when the user is unknown, so that a wrong
+# username costs as much time as a wrong password.
+_DUMMY_HASH = generate_password_hash(secrets.token_urlsafe(16))
+
+# KEYS[1] = session; ARGV = presented refresh jti, new refresh jti, session ttl (s).
+# Returns 1 when rotated, 0 when the session is gone, -1 on reuse (session ended).
+ROTATE_REFRESH = """
+local current = redis.call('HGET', KEYS[1], 'refresh_jti')
+if not current then return 0 end
+if current ~= ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  return -1
+end
+redis.call('HSET', KEYS[1], 'refresh_jti', ARGV[2])
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
+return 1
+"""
+
+
+def hash_password(password: str) -> str:
+    return generate_password_hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    """Constant-work check: an unknown user (hash None) costs as much as a wrong password."""
+    if password_hash is None:
+        check_password_hash(_DUMMY_HASH, password)
+        return False
+    return check_password_hash(password_hash, password)
+
+
+@dataclass(frozen=True)
+class Claims:
+    user_id: str
+    session_id: str
+    token_id: str
+    expires_at: int
+
+
+class TokenService:
+    """Issues, checks, rotates and revokes tokens; sessions live in Redis."""
+
+    def __init__(self, secret, redis_client, keys, access_ttl, refresh_ttl):
+        self._secret = secret
+        self._redis = redis_client
+        self._keys = keys
+        self.access_ttl = access_ttl
+        self.refresh_ttl = refresh_ttl
+        self._rotate = redis_client.register_script(ROTATE_REFRESH)
+
+    def login(self, user_id: str) -> dict:
+        """Open a session for user_id and return the token response of API.md."""
+        session_id = secrets.token_urlsafe(16)
+        refresh_jti = secrets.token_urlsafe(16)
+        key = self._keys.session(session_id)
+        with self._redis.pipeline() as pipe:
+            pipe.hset(key, mapping={"user_id": user_id, "refresh_jti": refresh_jti})
+            pipe.expire(key, self.refresh_ttl)
+            pipe.execute()
+        return self._token_pair(user_id, session_id, refresh_jti)
+
+    def authenticate(self, token: str) -> Claims:
+        """Claims of a live access token; raise a 401 APIError otherwise."""
+        claims = self._decode(token, "access")
+        with self._redis.pipeline(transaction=False) as pipe:
+            pipe.exists(self._keys.session(claims.session_id))
+            pipe.exists(self._keys.revoked(claims.token_id))
+            session_alive, revoked = pipe.execute()
+        if not session_alive or revoked:
+            raise unauthorized("Token has been revoked")
+        return claims
+
+    def refresh(self, token: str) -> dict:
+        """Rotate a refresh token: new pair, the presented one stops working."""
+        claims = self._decode(token, "refresh")
+        new_jti = secrets.token_urlsafe(16)
+        outcome = self._rotate(
+            keys=[self._keys.session(claims.session_id)],
+            args=[claims.token_id, new_jti, self.refresh_ttl],
+        )
+        if outcome != 1:
+            raise unauthorized("Refresh token is no longer valid")
+        return self._token_pair(claims.user_id, claims.session_id, new_jti)
+
+    def logout(self, claims: Claims):
+        """End the session and revoke the access token for the rest of its life."""
+        remaining = max(1, claims.expires_at - int(time.time()) + 1)
+        with self._redis.pipeline() as pipe:
+            pipe.delete(self._keys.session(claims.session_id))
+            pipe.set(self._keys.revoked(claims.token_id), 1, ex=remaining)
+            pipe.execute()
+
+    def _token_pair(self, user_id, session_id, refresh_jti) -> dict:
+        return {
+            "access_token": self._encode(user_id, session_id, secrets.token_urlsafe(16), "access", self.access_ttl),
+            "refresh_token": self._encode(user_id, session_id, refresh_jti, "refresh", self.refresh_ttl),
+            "token_type": "bearer",
+            "expires_in": self.access_ttl,
+        }
+
+    def _encode(self, user_id, session_id, token_id, kind, ttl) -> str:
+        now = int(time.time())
+        payload = {"sub": user_id, "sid": session_id, "jti": token_id, "typ": kind, "iat": now, "exp": now + ttl}
+        return jwt.encode(payload, self._secret, algorithm=ALGORITHM)
+
+    def _decode(self, token: str, kind: str) -> Claims:
+        try:
+            payload = jwt.decode(
+                token,
+                self._secret,
+                algorithms=[ALGORITHM],
+                options={"require": ["exp", "iat", "sub", "sid", "jti", "typ"]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise unauthorized("Token has expired") from None
+        except jwt.InvalidTokenError:
+            raise unauthorized("Invalid token") from None
+        if payload.get("typ") != kind or not all(
+            isinstance(payload[name], str) for name in ("sub", "sid", "jti")
+        ):
+            raise unauthorized("Invalid token")
+        return Claims(payload["sub"], payload["sid"], payload["jti"], int(payload["exp"]))
+
+
+def bearer_token(header: str | None) -> str:
+    """The token of an `Authorization: Bearer <token>` header; 401 when absent or malformed."""
+    if not header:
+        raise unauthorized("Missing bearer token")
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token or len(token) > 4096:
+        raise unauthorized("Malformed Authorization header")
+    return token

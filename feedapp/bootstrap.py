@@ -1,0 +1,38 @@
+"""What a deployment's master process does once, before any worker starts."""
+import os
+
+from .config import Config
+from .embedded_redis import EmbeddedRedis
+from .repository import Repository
+from .seed import seed_demo_data
+from .store import connect
+
+
+def prepare_deployment(log):
+    """Start the embedded Redis if REDIS_URL is unset, create indexes, seed an empty store.
+
+    Returns the EmbeddedRedis it started (or None). Every client it opens is closed again, so
+    nothing leaks into the forked workers.
+    """
+    config = Config.from_env()  # fails here, with a clear message, on a bad setting
+    embedded = None
+    if not config.redis_url:
+        embedded = EmbeddedRedis(config.data_dir / "redis").start()
+        os.environ["REDIS_URL"] = embedded.url
+        log.info("embedded redis-server at %s", embedded.url)
+    db = connect(config)
+    try:
+        repo = Repository(db)
+        repo.ensure_indexes()
+        if config.embedded_store and config.seed_on_start and repo.is_empty():
+            summary = seed_demo_data(repo, config.seed_users, config.seed_posts)
+            log.info("seeded demo data: %s", summary)
+    finally:
+        _close(db)
+    return embedded
+
+
+def _close(db):
+    close = getattr(db, "close", None) or getattr(getattr(db, "client", None), "close", None)
+    if close:
+        close()

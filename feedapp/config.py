@@ -1,0 +1,129 @@
+"""Settings from the environment, validated once at start with clear messages."""
+import os
+import secrets
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+MIN_SECRET_LENGTH = 32
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or wrong; the message says which and how to fix it."""
+
+
+def _int(env, name, default, minimum=0):
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _bool(env, name, default):
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    return raw.strip().lower() in ("1", "true", "yes", "on")
+
+
+@dataclass(frozen=True)
+class Config:
+    """Every setting the app reads. Build it with `Config.from_env()`."""
+
+    env: str = "development"
+    mongo_uri: str | None = None
+    mongo_db: str = "feedapp"
+    redis_url: str | None = None
+    data_dir: Path = field(default_factory=lambda: Path("var").absolute())
+    jwt_secret: str = ""
+    access_token_ttl: int = 900
+    refresh_token_ttl: int = 7 * 24 * 3600
+    explore_ttl: int = 120
+    l1_maxsize: int = 10_000
+    max_body_bytes: int = 64 * 1024
+    seed_on_start: bool = True
+    seed_users: int = 200
+    seed_posts: int = 2_000
+    log_level: str = "INFO"
+    key_prefix: str = "feedapp:v1"
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def embedded_store(self) -> bool:
+        return not self.mongo_uri
+
+    @classmethod
+    def from_env(cls, environ=None) -> "Config":
+        """Read and validate the environment; raise ConfigError on a bad setting."""
+        env = os.environ if environ is None else environ
+        config = cls(
+            env=env.get("FEEDAPP_ENV", "development").strip().lower(),
+            mongo_uri=env.get("MONGO_URI") or None,
+            mongo_db=env.get("MONGO_DB", "feedapp"),
+            redis_url=env.get("REDIS_URL") or None,
+            data_dir=Path(env.get("DATA_DIR", "var")).absolute(),
+            jwt_secret=env.get("JWT_SECRET", ""),
+            access_token_ttl=_int(env, "ACCESS_TOKEN_TTL", 900, minimum=1),
+            refresh_token_ttl=_int(env, "REFRESH_TOKEN_TTL", 7 * 24 * 3600, minimum=1),
+            explore_ttl=_int(env, "EXPLORE_TTL", 120, minimum=1),
+            l1_maxsize=_int(env, "L1_MAXSIZE", 10_000, minimum=1),
+            seed_on_start=_bool(env, "SEED_ON_START", True),
+            seed_users=_int(env, "SEED_USERS", 200),
+            seed_posts=_int(env, "SEED_POSTS", 2_000),
+            log_level=env.get("LOG_LEVEL", "INFO").upper(),
+        )
+        return config.with_secret()
+
+    def with_overrides(self, **overrides) -> "Config":
+        known = {f.name for f in fields(self)}
+        unknown = set(overrides) - known
+        if unknown:
+            raise ConfigError(f"unknown settings: {sorted(unknown)}")
+        return replace(self, **overrides)
+
+    def with_secret(self) -> "Config":
+        """Check JWT_SECRET; outside production, generate a shared one when it is unset."""
+        if self.jwt_secret:
+            if len(self.jwt_secret) < MIN_SECRET_LENGTH:
+                raise ConfigError(
+                    f"JWT_SECRET must be at least {MIN_SECRET_LENGTH} characters long"
+                )
+            return self
+        if self.production:
+            raise ConfigError(
+                "JWT_SECRET is not set: in production (FEEDAPP_ENV=production) set it to a "
+                f"random string of at least {MIN_SECRET_LENGTH} characters, e.g. "
+                "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`"
+            )
+        return replace(self, jwt_secret=shared_dev_secret(self.data_dir))
+
+
+def shared_dev_secret(data_dir: Path) -> str:
+    """Return the development secret under data_dir, creating it once.
+
+    Every worker (and every restart) must sign with the same key. The secret is written to a
+    private temporary file and hard-linked into place, so a reader sees either no file or the
+    whole secret, and the first process to link wins.
+    """
+    path = Path(data_dir) / "jwt_secret"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        tmp = path.with_name(f".jwt_secret.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(48))
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    return path.read_text().strip()

@@ -1,0 +1,106 @@
+"""APIError and the handlers that turn every failure into API.md's JSON error shape."""
+import logging
+
+from flask import jsonify
+from marshmallow import ValidationError
+from pymongo.errors import ConnectionFailure
+from redis.exceptions import RedisError
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+# Werkzeug's HTTP errors, named by the stable codes of API.md.
+HTTP_CODES = {
+    400: "invalid_json",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    503: "service_unavailable",
+}
+
+
+class APIError(Exception):
+    """An error the client should see: HTTP status, stable code, message, optional details."""
+
+    def __init__(self, status, code, message, details=None, headers=None):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details
+        self.headers = headers or {}
+
+
+def invalid_id():
+    return APIError(400, "invalid_id", "Malformed id: expected 24 hexadecimal characters")
+
+
+def not_found(what):
+    return APIError(404, "not_found", f"{what} not found")
+
+
+def unauthorized(message="Authentication required"):
+    return APIError(401, "unauthorized", message, headers={"WWW-Authenticate": "Bearer"})
+
+
+def forbidden(message="You are not allowed to do this"):
+    return APIError(403, "forbidden", message)
+
+
+def conflict(message, details=None):
+    return APIError(409, "conflict", message, details)
+
+
+def validation_error(details, message="Invalid input"):
+    return APIError(400, "validation_error", message, details)
+
+
+def unavailable(message="A backing service is unavailable; try again shortly"):
+    return APIError(503, "service_unavailable", message, headers={"Retry-After": "1"})
+
+
+def error_response(status, code, message, details=None, headers=None):
+    body = {"error": {"code": code, "message": message}}
+    if details is not None:
+        body["error"]["details"] = details
+    response = jsonify(body)
+    response.status_code = status
+    response.headers.update(headers or {})
+    return response
+
+
+def init_app(app):
+    @app.errorhandler(APIError)
+    def handle_api_error(err):
+        return error_response(err.status, err.code, err.message, err.details, err.headers)
+
+    @app.errorhandler(ValidationError)
+    def handle_validation(err):
+        details = err.messages if isinstance(err.messages, dict) else {"_schema": err.messages}
+        return error_response(400, "validation_error", "Invalid input", details)
+
+    @app.errorhandler(HTTPException)
+    def handle_http(err):
+        code = HTTP_CODES.get(err.code, "error")
+        headers = {}
+        if err.code == 405 and err.valid_methods:
+            headers["Allow"] = ", ".join(sorted(err.valid_methods))
+        return error_response(err.code, code, err.description or err.name, headers=headers)
+
+    @app.errorhandler(ConnectionFailure)
+    def handle_mongo(err):
+        log.warning("MongoDB error: %r", err)
+        return handle_api_error(unavailable("The database is unavailable; try again shortly"))
+
+    @app.errorhandler(RedisError)
+    def handle_redis(err):
+        log.warning("Redis error: %r", err)
+        return handle_api_error(unavailable("The session store is unavailable; try again shortly"))
+
+    @app.errorhandler(Exception)
+    def handle_unexpected(err):
+        log.exception("unhandled error")
+        return error_response(500, "internal_error", "Internal server error")

@@ -1,0 +1,285 @@
+"""MongoDB queries and indexes, and nothing else: no Flask, no caching.
+
+All times are naive UTC datetimes at millisecond precision (what BSON stores), so a value
+read back compares equal to the one written, on MongoDB and on the embedded store alike.
+Counters are changed only by `$inc` after the write that justifies them succeeded (an insert
+that did not hit a unique index, a delete that removed a document), so concurrent requests
+keep them exact without read-modify-write.
+"""
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from bson import ObjectId
+from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+NEWEST_FIRST = [("created_at", DESCENDING), ("_id", DESCENDING)]
+POPULAR_FIRST = [("likes_count", DESCENDING)] + NEWEST_FIRST
+
+INDEXES = {
+    "users": [
+        IndexModel([("username_lower", ASCENDING)], unique=True, name="username_unique"),
+        IndexModel([("email", ASCENDING)], unique=True, name="email_unique"),
+    ],
+    "follows": [
+        IndexModel(
+            [("follower_id", ASCENDING), ("followee_id", ASCENDING)],
+            unique=True,
+            name="follow_unique",
+        ),
+        IndexModel([("follower_id", ASCENDING), ("_id", DESCENDING)], name="following_list"),
+        IndexModel([("followee_id", ASCENDING), ("_id", DESCENDING)], name="followers_list"),
+    ],
+    "posts": [
+        IndexModel([("author_id", ASCENDING)] + NEWEST_FIRST, name="timeline"),
+        IndexModel(NEWEST_FIRST, name="recent"),
+        IndexModel(POPULAR_FIRST, name="popular"),
+    ],
+    "likes": [
+        IndexModel([("user_id", ASCENDING), ("post_id", ASCENDING)], unique=True, name="like_unique"),
+        IndexModel([("post_id", ASCENDING)], name="likes_of_post"),
+    ],
+}
+
+
+class DuplicateError(Exception):
+    """A unique field is taken; `field` names it."""
+
+    def __init__(self, field):
+        super().__init__(f"{field} already taken")
+        self.field = field
+
+
+@dataclass(frozen=True)
+class PostCursor:
+    """Position in a newest-first post listing: strictly older than (created_at, id)."""
+
+    created_at: datetime
+    id: ObjectId
+
+
+def utcnow() -> datetime:
+    """Now, as the store keeps it: naive UTC, millisecond precision."""
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def _older_than(cursor: PostCursor | None) -> dict:
+    if cursor is None:
+        return {}
+    return {
+        "$or": [
+            {"created_at": {"$lt": cursor.created_at}},
+            {"created_at": cursor.created_at, "_id": {"$lt": cursor.id}},
+        ]
+    }
+
+
+def _page(collection, query, sort, limit):
+    return list(collection.find(query).sort(sort).limit(limit))
+
+
+class Repository:
+    """The data layer: one instance per process, over a pymongo Database."""
+
+    def __init__(self, db):
+        self.db = db
+
+    def ensure_indexes(self):
+        """Create every index; safe to call from every process at every start."""
+        for name, models in INDEXES.items():
+            self.db[name].create_indexes(models)
+
+    def ping(self):
+        self.db.command("ping")
+
+    # --- users -------------------------------------------------------------------------
+
+    def create_user(self, username, email, password_hash, display_name):
+        """Insert a user; raise DuplicateError("username" | "email") when one is taken."""
+        doc = {
+            "username": username,
+            "username_lower": username.lower(),
+            "email": email.lower(),
+            "password_hash": password_hash,
+            "display_name": display_name,
+            "bio": "",
+            "avatar_url": None,
+            "role": "user",
+            "followers_count": 0,
+            "following_count": 0,
+            "posts_count": 0,
+            "created_at": utcnow(),
+        }
+        try:
+            self.db.users.insert_one(doc)
+        except DuplicateKeyError as err:
+            raise DuplicateError(_duplicate_field(err)) from None
+        return doc
+
+    def get_user(self, user_id: ObjectId):
+        return self.db.users.find_one({"_id": user_id})
+
+    def get_user_by_username(self, username: str):
+        return self.db.users.find_one({"username_lower": username.lower()})
+
+    def get_user_by_login(self, login: str):
+        """Find a user by username or by email (both case-insensitive)."""
+        field = "email" if "@" in login else "username_lower"
+        return self.db.users.find_one({field: login.lower()})
+
+    def get_users(self, user_ids) -> dict:
+        """Users by id, as {id: doc}; unknown ids are left out."""
+        return {doc["_id"]: doc for doc in self.db.users.find({"_id": {"$in": list(user_ids)}})}
+
+    def update_profile(self, user_id: ObjectId, changes: dict):
+        """Set profile fields; return the updated document (None if the user is gone)."""
+        if not changes:
+            return self.get_user(user_id)
+        return self.db.users.find_one_and_update(
+            {"_id": user_id}, {"$set": changes}, return_document=ReturnDocument.AFTER
+        )
+
+    def set_role(self, username: str, role: str):
+        return self.db.users.find_one_and_update(
+            {"username_lower": username.lower()},
+            {"$set": {"role": role}},
+            return_document=ReturnDocument.AFTER,
+        )
+
+    def _bump(self, collection, doc_id, **counters):
+        self.db[collection].update_one({"_id": doc_id}, {"$inc": counters})
+
+    # --- follows -----------------------------------------------------------------------
+
+    def follow(self, follower_id: ObjectId, followee_id: ObjectId) -> bool:
+        """Record the follow; True if it is new, False if it already existed."""
+        try:
+            self.db.follows.insert_one(
+                {"follower_id": follower_id, "followee_id": followee_id, "created_at": utcnow()}
+            )
+        except DuplicateKeyError:
+            return False
+        self._bump("users", follower_id, following_count=1)
+        self._bump("users", followee_id, followers_count=1)
+        return True
+
+    def unfollow(self, follower_id: ObjectId, followee_id: ObjectId) -> bool:
+        """Remove the follow; True if there was one."""
+        result = self.db.follows.delete_one({"follower_id": follower_id, "followee_id": followee_id})
+        if result.deleted_count != 1:
+            return False
+        self._bump("users", follower_id, following_count=-1)
+        self._bump("users", followee_id, followers_count=-1)
+        return True
+
+    def following_ids(self, user_id: ObjectId) -> list:
+        cursor = self.db.follows.find({"follower_id": user_id}, {"followee_id": 1})
+        return [doc["followee_id"] for doc in cursor]
+
+    def follow_page(self, user_id, direction, limit, before=None):
+        """One page of a follow list, newest follow first.
+
+        direction is "following" (whom user_id follows) or "followers". Returns
+        (user docs in order, id of the last follow record or None when there is no more).
+        """
+        me, other = ("follower_id", "followee_id")
+        if direction == "followers":
+            me, other = other, me
+        query = {me: user_id}
+        if before is not None:
+            query["_id"] = {"$lt": before}
+        records = _page(self.db.follows, query, [("_id", DESCENDING)], limit + 1)
+        more = len(records) > limit
+        records = records[:limit]
+        users = self.get_users(r[other] for r in records)
+        items = [users[r[other]] for r in records if r[other] in users]
+        return items, (records[-1]["_id"] if more else None)
+
+    # --- posts -------------------------------------------------------------------------
+
+    def create_post(self, author_id: ObjectId, content: str):
+        doc = {"author_id": author_id, "content": content, "created_at": utcnow(), "likes_count": 0}
+        self.db.posts.insert_one(doc)
+        self._bump("users", author_id, posts_count=1)
+        return doc
+
+    def get_post(self, post_id: ObjectId):
+        return self.db.posts.find_one({"_id": post_id})
+
+    def delete_post(self, post_id: ObjectId):
+        """Delete a post and its likes; return the deleted document or None."""
+        doc = self.db.posts.find_one_and_delete({"_id": post_id})
+        if doc is None:
+            return None
+        self._bump("users", doc["author_id"], posts_count=-1)
+        self.db.likes.delete_many({"post_id": post_id})
+        return doc
+
+    def like(self, user_id: ObjectId, post_id: ObjectId):
+        """Like a post; return its likes_count afterwards, or None if the post is gone."""
+        if self.get_post(post_id) is None:
+            return None
+        try:
+            self.db.likes.insert_one({"user_id": user_id, "post_id": post_id, "created_at": utcnow()})
+        except DuplicateKeyError:
+            return self._likes_count(post_id)
+        return self._likes_count(post_id, inc=1)
+
+    def unlike(self, user_id: ObjectId, post_id: ObjectId):
+        """Remove a like; return likes_count afterwards, or None if the post is gone."""
+        result = self.db.likes.delete_one({"user_id": user_id, "post_id": post_id})
+        return self._likes_count(post_id, inc=-1 if result.deleted_count == 1 else 0)
+
+    def _likes_count(self, post_id, inc=0):
+        if inc:
+            doc = self.db.posts.find_one_and_update(
+                {"_id": post_id},
+                {"$inc": {"likes_count": inc}},
+                projection={"likes_count": 1},
+                return_document=ReturnDocument.AFTER,
+            )
+        else:
+            doc = self.db.posts.find_one({"_id": post_id}, {"likes_count": 1})
+        return None if doc is None else doc["likes_count"]
+
+    def has_liked(self, user_id: ObjectId, post_id: ObjectId) -> bool:
+        return self.db.likes.find_one({"user_id": user_id, "post_id": post_id}) is not None
+
+    def timeline(self, author_id: ObjectId, limit: int, before: PostCursor | None = None):
+        """The author's posts, newest first: up to `limit` documents older than `before`."""
+        query = {"author_id": author_id, **_older_than(before)}
+        return _page(self.db.posts, query, NEWEST_FIRST, limit)
+
+    def feed(self, user_id: ObjectId, limit: int, before: PostCursor | None = None):
+        """Posts by the users user_id follows, newest first (see timeline)."""
+        authors = self.following_ids(user_id)
+        if not authors:
+            return []
+        query = {"author_id": {"$in": authors}, **_older_than(before)}
+        return _page(self.db.posts, query, NEWEST_FIRST, limit)
+
+    def explore(self, q=None, author_id=None, sort="recent", page=1, page_size=20):
+        """One page of the explore listing and the total number of matches."""
+        query = {}
+        if q:
+            query["content"] = {"$regex": re.escape(q), "$options": "i"}
+        if author_id is not None:
+            query["author_id"] = author_id
+        order = POPULAR_FIRST if sort == "popular" else NEWEST_FIRST
+        cursor = self.db.posts.find(query).sort(order).skip((page - 1) * page_size).limit(page_size)
+        return list(cursor), self.db.posts.count_documents(query)
+
+    def insert_many(self, collection: str, docs: list, batch: int = 1000):
+        """Bulk insert (seeding and benchmarks), in batches."""
+        for start in range(0, len(docs), batch):
+            self.db[collection].insert_many(docs[start:start + batch])
+
+    def is_empty(self) -> bool:
+        return self.db.users.find_one({}, {"_id": 1}) is None
+
+
+def _duplicate_field(err: DuplicateKeyError) -> str:
+    text = str(err.details or err)
+    return "email" if "email" in text else "username"

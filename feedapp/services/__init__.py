@@ -1,0 +1,6 @@
+"""Use cases: repository (the truth) + cache (the get_or_load seam) + invalidation."""
+from .follows import FollowService
+from .posts import PostService
+from .profiles import ProfileService
+
+__all__ = ["FollowService", "PostService", "ProfileService"]

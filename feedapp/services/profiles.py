@@ -1,0 +1,62 @@
+"""Profiles: public and private representations, updates."""
+from bson import ObjectId
+
+from ..errors import not_found
+from ..schemas import USERNAME, private_profile_schema, profile_schema
+
+
+class ProfileService:
+    def __init__(self, repo, cache, keys):
+        self.repo = repo
+        self.cache = cache
+        self.keys = keys
+
+    def get(self, user_id):
+        """The public Profile of user_id; 404 APIError when there is none."""
+        profile = self.cache.get_or_load(self.keys.profile(user_id), lambda: self._load(user_id))
+        if profile is None:
+            raise not_found("User")
+        return profile
+
+    def get_by_username(self, username: str):
+        """The public Profile of a username (any case); 404 when unknown."""
+        if USERNAME.regex.match(username) is None:
+            raise not_found("User")
+        user_id = self.cache.get_or_load(
+            self.keys.username(username), lambda: self._load_id(username)
+        )
+        if user_id is None:
+            raise not_found("User")
+        return self.get(ObjectId(user_id))
+
+    def many(self, user_ids) -> dict:
+        """Public profiles by id ({id: profile}); unknown ids are left out."""
+        keys = {self.keys.profile(uid): uid for uid in dict.fromkeys(user_ids)}
+        found = self.cache.get_many_or_load(keys, self._load_many)
+        return {uid: found[key] for key, uid in keys.items() if found[key] is not None}
+
+    def private(self, user_id):
+        """The caller's PrivateProfile, always from the store."""
+        doc = self.repo.get_user(user_id)
+        if doc is None:
+            raise not_found("User")
+        return private_profile_schema.dump(doc)
+
+    def update(self, user_id, changes: dict):
+        """Apply profile changes; once this returns, no reader gets the old profile."""
+        doc = self.repo.update_profile(user_id, changes)
+        if doc is None:
+            raise not_found("User")
+        self.cache.invalidate(keys=[self.keys.profile(user_id)])
+        return private_profile_schema.dump(doc)
+
+    def _load(self, user_id):
+        doc = self.repo.get_user(user_id)
+        return None if doc is None else profile_schema.dump(doc)
+
+    def _load_id(self, username):
+        doc = self.repo.get_user_by_username(username)
+        return None if doc is None else str(doc["_id"])
+
+    def _load_many(self, user_ids):
+        return {uid: profile_schema.dump(doc) for uid, doc in self.repo.get_users(user_ids).items()}

