@@ -1,5 +1,6 @@
 """feedapp: a social-feed service whose reads go through cache tiers (see ARCHITECTURE.md)."""
 import logging
+import os
 
 from flask import Flask
 
@@ -25,7 +26,15 @@ def create_app(config: Config | None = None) -> Flask:
     cli.init_app(app)
     app.before_request(tiers.reset)
     app.after_request(_security_headers)
+    if not config.production:
+        app.after_request(_worker_header)
     return app
+
+
+def _worker_header(response):
+    # Which worker answered: lets tests and operators see requests spread across workers.
+    response.headers["X-Worker"] = str(os.getpid())
+    return response
 
 
 def _security_headers(response):

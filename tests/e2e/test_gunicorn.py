@@ -1,0 +1,58 @@
+"""End to end: gunicorn with 3 workers on the embedded defaults (litemongo + redis-server)."""
+import requests
+
+
+def fresh(method, url, **kwargs):
+    """One request on a new connection, so the kernel may hand it to any worker."""
+    headers = {"Connection": "close", **kwargs.pop("headers", {})}
+    return requests.request(method, url, headers=headers, timeout=10, **kwargs)
+
+
+def register_and_login(dep, username):
+    body = {"username": username, "email": f"{username}@example.com", "password": "password123"}
+    created = fresh("POST", dep.url("/api/auth/register"), json=body)
+    assert created.status_code == 201, created.text
+    tokens = fresh("POST", dep.url("/api/auth/login"), json={"username": username, "password": "password123"})
+    assert tokens.status_code == 200, tokens.text
+    return created.json()["user"]["id"], {"Authorization": f"Bearer {tokens.json()['access_token']}"}
+
+
+def workers_answering(dep, method, path, expected_status, headers=None, attempts=80):
+    """Send `attempts` fresh requests; return the set of workers, asserting every status."""
+    workers = set()
+    for _ in range(attempts):
+        response = fresh(method, dep.url(path), headers=headers or {})
+        assert response.status_code == expected_status, (response.status_code, response.text)
+        workers.add(response.headers["X-Worker"])
+    return workers
+
+
+def test_register_follow_post_feed_across_workers(deployment):
+    alice_id, alice = register_and_login(deployment, "alice_e2e")
+    bob_id, bob = register_and_login(deployment, "bob_e2e")
+    assert fresh("POST", deployment.url(f"/api/users/{bob_id}/follow"), headers=alice).json() == {"following": True}
+    post = fresh("POST", deployment.url("/api/posts"), json={"content": "hello from bob"}, headers=bob)
+    assert post.status_code == 201
+    seen = set()
+    for _ in range(40):
+        feed = fresh("GET", deployment.url("/api/feed"), headers=alice)
+        assert feed.status_code == 200
+        assert feed.json()["items"][0]["id"] == post.json()["id"]
+        seen.add(feed.headers["X-Worker"])
+    assert len(seen) > 1  # the promise held on more than one worker
+    profile = fresh("GET", deployment.url(f"/api/users/{bob_id}")).json()
+    assert (profile["followers_count"], profile["posts_count"]) == (1, 1)
+
+
+def test_logout_revokes_on_every_worker(deployment):
+    _, carol = register_and_login(deployment, "carol_e2e")
+    before = workers_answering(deployment, "GET", "/api/me", 200, carol)
+    assert fresh("POST", deployment.url("/api/auth/logout"), headers=carol).status_code == 200
+    after = workers_answering(deployment, "GET", "/api/me", 401, carol)
+    assert len(before | after) == deployment.workers, "every worker must have answered"
+
+
+def test_tokens_work_on_every_worker(deployment):
+    """One shared signing secret: a token from one worker is valid on all."""
+    _, dave = register_and_login(deployment, "dave_e2e")
+    assert len(workers_answering(deployment, "GET", "/api/me", 200, dave)) == deployment.workers
