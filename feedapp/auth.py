@@ -38,8 +38,9 @@ return 1
 """
 
 
-def hash_password(password: str) -> str:
-    return generate_password_hash(password)
+def hash_password(password: str, method: str = "scrypt") -> str:
+    """A salted slow hash (werkzeug); `method` sets the cost (PASSWORD_HASH_METHOD)."""
+    return generate_password_hash(password, method=method)
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:

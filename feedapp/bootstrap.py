@@ -25,7 +25,7 @@ def prepare_deployment(log):
         repo = Repository(db)
         repo.ensure_indexes()
         if config.embedded_store and config.seed_on_start and repo.is_empty():
-            summary = seed_demo_data(repo, config.seed_users, config.seed_posts)
+            summary = seed_demo_data(repo, config.seed_users, config.seed_posts, fanout_limit=config.fanout_limit)
             log.info("seeded demo data: %s", summary)
     finally:
         _close(db)
@@ -33,6 +33,8 @@ def prepare_deployment(log):
 
 
 def _close(db):
-    close = getattr(db, "close", None) or getattr(getattr(db, "client", None), "close", None)
-    if close:
-        close()
+    # pymongo's Database turns unknown attributes into collections: ask the class, not the object.
+    if callable(getattr(type(db), "close", None)):
+        db.close()
+    else:
+        db.client.close()

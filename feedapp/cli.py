@@ -32,7 +32,7 @@ def seed(n_users, n_posts, if_empty, random_seed):
     if if_empty and not res.repo.is_empty():
         click.echo("store already has data; nothing seeded")
         return
-    summary = seed_demo_data(res.repo, n_users, n_posts, random_seed)
+    summary = seed_demo_data(res.repo, n_users, n_posts, random_seed, fanout_limit=res.config.fanout_limit)
     click.echo(
         f"seeded {summary['users']} users, {summary['follows']} follows, {summary['posts']} posts "
         f"(password for every demo user: {summary['password']})"

@@ -24,6 +24,13 @@ def _int(env, name, default, minimum=0):
     return value
 
 
+def _choice(env, name, default, choices):
+    value = (env.get(name) or default).strip().lower()
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
 def _bool(env, name, default):
     raw = env.get(name)
     if raw in (None, ""):
@@ -50,6 +57,13 @@ class Config:
     seed_users: int = 200
     seed_posts: int = 2_000
     log_level: str = "INFO"
+    password_hash_method: str = "scrypt"
+    cache_mode: str = "tiered"  # tiered (L1+L2+L3) | l2 (no L1) | none (L3 only)
+    list_cap: int = 200  # posts kept in each cached timeline / home feed
+    fanout_limit: int = 1000  # above this many followers, a post is merged at read time
+    lease_ms: int = 2000
+    ack_timeout: float = 0.5
+    redis_timeout: float = 1.0
     key_prefix: str = "feedapp:v1"
 
     @property
@@ -79,6 +93,11 @@ class Config:
             seed_users=_int(env, "SEED_USERS", 200),
             seed_posts=_int(env, "SEED_POSTS", 2_000),
             log_level=env.get("LOG_LEVEL", "INFO").upper(),
+            password_hash_method=env.get("PASSWORD_HASH_METHOD", "scrypt"),
+            cache_mode=_choice(env, "CACHE_MODE", "tiered", ("tiered", "l2", "none")),
+            list_cap=_int(env, "LIST_CAP", 200, minimum=10),
+            fanout_limit=_int(env, "FANOUT_LIMIT", 1000, minimum=1),
+            lease_ms=_int(env, "LEASE_MS", 2000, minimum=10),
         )
         return config.with_secret()
 
@@ -126,4 +145,7 @@ def shared_dev_secret(data_dir: Path) -> str:
             pass
         finally:
             tmp.unlink()
-    return path.read_text().strip()
+    secret = path.read_text().strip()
+    if len(secret) < MIN_SECRET_LENGTH:
+        raise ConfigError(f"{path} holds no usable secret: delete it (a new one is made) or set JWT_SECRET")
+    return secret

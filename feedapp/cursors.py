@@ -43,12 +43,20 @@ def encode_post_cursor(doc) -> str:
     return _encode(f"p{millis}.{doc['_id']}")
 
 
+def encode_entry_cursor(entry: str) -> str:
+    """Cursor just after a cached post-list entry (see feedapp.cache.postlists)."""
+    return _encode(f"p{int(entry[:15])}.{entry[15:]}")
+
+
 def decode_post_cursor(cursor: str) -> PostCursor:
     text = _decode(cursor)
     head, _, oid = text.partition(".")
     if not head.startswith("p") or not head[1:].isdigit() or len(head) > 16:
         raise InvalidCursor("Invalid cursor")
-    created_at = _EPOCH + timedelta(milliseconds=int(head[1:]))
+    try:
+        created_at = _EPOCH + timedelta(milliseconds=int(head[1:]))
+    except OverflowError:  # past year 9999
+        raise InvalidCursor("Invalid cursor") from None
     return PostCursor(created_at=created_at, id=_object_id(oid))
 
 

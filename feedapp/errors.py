@@ -72,6 +72,23 @@ def error_response(status, code, message, details=None, headers=None):
     return response
 
 
+def field_messages(messages: dict) -> dict:
+    """marshmallow's messages as API.md's details: each field -> a flat list of strings.
+
+    Errors inside a list or nested object ({"keys": {0: [...]}}) stay under their top-level
+    field, each message prefixed with where it applies ("[0] Not a valid string.").
+    """
+    return {str(field): _flatten(value) for field, value in messages.items()}
+
+
+def _flatten(value, where="") -> list:
+    if isinstance(value, dict):
+        return [m for key, inner in value.items() for m in _flatten(inner, f"{where}[{key}]")]
+    if isinstance(value, (list, tuple)):
+        return [m for inner in value for m in _flatten(inner, where)]
+    return [f"{where} {value}" if where else str(value)]
+
+
 def init_app(app):
     @app.errorhandler(APIError)
     def handle_api_error(err):
@@ -80,7 +97,7 @@ def init_app(app):
     @app.errorhandler(ValidationError)
     def handle_validation(err):
         details = err.messages if isinstance(err.messages, dict) else {"_schema": err.messages}
-        return error_response(400, "validation_error", "Invalid input", details)
+        return error_response(400, "validation_error", "Invalid input", field_messages(details))
 
     @app.errorhandler(HTTPException)
     def handle_http(err):

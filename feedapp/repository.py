@@ -115,8 +115,16 @@ class Repository:
         try:
             self.db.users.insert_one(doc)
         except DuplicateKeyError as err:
-            raise DuplicateError(_duplicate_field(err)) from None
+            raise DuplicateError(self._duplicate_field(err, doc)) from None
         return doc
+
+    def _duplicate_field(self, err: DuplicateKeyError, doc: dict) -> str:
+        # MongoDB names the violated key; mongomock and litemongo say only "E11000", so ask.
+        pattern = (err.details or {}).get("keyPattern")
+        if pattern:
+            return "email" if "email" in pattern else "username"
+        query = {"username_lower": doc["username_lower"], "_id": {"$ne": doc.get("_id")}}
+        return "username" if self.db.users.find_one(query, {"_id": 1}) else "email"
 
     def get_user(self, user_id: ObjectId):
         return self.db.users.find_one({"_id": user_id})
@@ -178,6 +186,43 @@ class Repository:
         cursor = self.db.follows.find({"follower_id": user_id}, {"followee_id": 1})
         return [doc["followee_id"] for doc in cursor]
 
+    def follower_ids(self, user_id: ObjectId, limit: int = 0) -> list:
+        """Ids of user_id's followers (at most `limit` when it is > 0)."""
+        cursor = self.db.follows.find({"followee_id": user_id}, {"follower_id": 1}).limit(limit)
+        return [doc["follower_id"] for doc in cursor]
+
+    def pull_followees(self, user_id: ObjectId) -> list:
+        """Ids of the users user_id follows whose posts are merged at read time (see Fanout)."""
+        followees = self.following_ids(user_id)
+        if not followees:
+            return []
+        query = {"_id": {"$in": followees}, "fanout": {"$in": ["both", "pull"]}}
+        return [doc["_id"] for doc in self.db.users.find(query, {"_id": 1})]
+
+    def fanout_state(self, user_id: ObjectId):
+        """(fan-out mode, followers_count) of a user, or None when there is no such user."""
+        doc = self.db.users.find_one({"_id": user_id}, {"fanout": 1, "followers_count": 1})
+        return None if doc is None else (doc.get("fanout", "push"), doc.get("followers_count", 0))
+
+    def set_fanout(self, user_id: ObjectId, mode: str, current: tuple) -> bool:
+        """Move user_id to fan-out `mode` if its mode is one of `current`; True if this call did."""
+        condition = {"fanout": {"$in": list(current)}}
+        if "push" in current:  # users start in push mode without the field
+            condition = {"$or": [{"fanout": {"$exists": False}}, condition]}
+        result = self.db.users.update_one({"_id": user_id, **condition}, {"$set": {"fanout": mode}})
+        return result.modified_count == 1
+
+    def counter(self, name: str) -> int:
+        """A deployment-wide counter (0 until first bumped)."""
+        doc = self.db.meta.find_one({"_id": name})
+        return doc["value"] if doc else 0
+
+    def bump_counter(self, name: str) -> int:
+        doc = self.db.meta.find_one_and_update(
+            {"_id": name}, {"$inc": {"value": 1}}, upsert=True, return_document=ReturnDocument.AFTER
+        )
+        return doc["value"]
+
     def follow_page(self, user_id, direction, limit, before=None):
         """One page of a follow list, newest follow first.
 
@@ -207,6 +252,10 @@ class Repository:
 
     def get_post(self, post_id: ObjectId):
         return self.db.posts.find_one({"_id": post_id})
+
+    def get_posts(self, post_ids) -> dict:
+        """Posts by id, as {id: doc}; unknown ids are left out."""
+        return {doc["_id"]: doc for doc in self.db.posts.find({"_id": {"$in": list(post_ids)}})}
 
     def delete_post(self, post_id: ObjectId):
         """Delete a post and its likes; return the deleted document or None."""
@@ -278,8 +327,3 @@ class Repository:
 
     def is_empty(self) -> bool:
         return self.db.users.find_one({}, {"_id": 1}) is None
-
-
-def _duplicate_field(err: DuplicateKeyError) -> str:
-    text = str(err.details or err)
-    return "email" if "email" in text else "username"

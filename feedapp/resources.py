@@ -1,8 +1,9 @@
-"""Per-process clients and services, made on first use in the process that uses them.
+"""Per-process clients, caches and services, made on first use in the process that uses them.
 
 Nothing here runs at import time or in `create_app`: a gunicorn worker builds its own MongoDB
-and Redis clients after fork, and a process that forks after using them (a preloading master,
-a test) gets fresh ones in the child, because everything is keyed by the process id.
+and Redis clients, its L1 and its listener thread after fork, and a process that forks after
+using them (a preloading master, a test) gets fresh ones in the child, because everything is
+keyed by the process id (rule 7).
 """
 import logging
 import os
@@ -12,11 +13,17 @@ import redis
 
 from . import store
 from .auth import TokenService
+from .cache.breaker import CircuitBreaker
 from .cache.keys import Keys
-from .cache.tiered import PassThroughCache
+from .cache.local import LocalCache
+from .cache.policy import make_policy
+from .cache.remote import RemoteCache
+from .cache.tiered import PassThroughCache, TieredCache
 from .config import ConfigError
+from .invalidation import Listener, Publisher, worker_origin
 from .repository import Repository
 from .services import FollowService, PostService, ProfileService
+from .services.fanout import Fanout
 from .stats import Flusher, Stats
 
 log = logging.getLogger(__name__)
@@ -33,17 +40,19 @@ class Resources:
     def __init__(self, config):
         self.config = config
         self.keys = Keys(config.key_prefix)
+        self.policy = make_policy(config)
         self._lock = threading.RLock()
         self._pid = None
         self._made = {}
 
     def _get(self, name, factory):
+        made = self._made
         if self._pid != os.getpid():
             with self._lock:
                 if self._pid != os.getpid():
-                    self._made = {}
+                    self._made = made = {}
                     self._pid = os.getpid()
-        value = self._made.get(name)
+        value = made.get(name)
         if value is None:
             with self._lock:
                 value = self._made.get(name)
@@ -51,21 +60,18 @@ class Resources:
                     value = self._made[name] = factory()
         return value
 
+    # --- clients ------------------------------------------------------------------------------
     @property
     def repo(self) -> Repository:
         return self._get("repo", self._make_repo)
 
     @property
     def redis(self) -> redis.Redis:
-        return self._get("redis", self._make_redis)
+        return self._get("redis", lambda: redis_client(self._redis_url(), self.config.redis_timeout))
 
     @property
     def stats(self) -> Stats:
         return self._get("stats", self._make_stats)
-
-    @property
-    def cache(self):
-        return self._get("cache", lambda: PassThroughCache(self.stats))
 
     @property
     def tokens(self) -> TokenService:
@@ -74,18 +80,51 @@ class Resources:
             self.config.access_token_ttl, self.config.refresh_token_ttl,
         ))
 
+    # --- caches -------------------------------------------------------------------------------
+    @property
+    def cache(self):
+        return self._get("cache", self._make_cache)
+
+    @property
+    def local_cache(self) -> LocalCache | None:
+        return self.cache.local if isinstance(self.cache, TieredCache) else None
+
+    @property
+    def listener(self) -> Listener | None:
+        return self.cache.listener if isinstance(self.cache, TieredCache) else None
+
+    # --- services -----------------------------------------------------------------------------
     @property
     def profiles(self) -> ProfileService:
         return self._get("profiles", lambda: ProfileService(self.repo, self.cache, self.keys))
 
     @property
+    def fanout(self) -> Fanout:
+        return self._get("fanout", lambda: Fanout(self.repo, self.cache, self.keys, self.config.fanout_limit))
+
+    @property
     def follows(self) -> FollowService:
-        return self._get("follows", lambda: FollowService(self.repo, self.cache, self.keys, self.profiles))
+        return self._get("follows", lambda: FollowService(self.repo, self.cache, self.keys, self.fanout))
 
     @property
     def posts(self) -> PostService:
-        return self._get("posts", lambda: PostService(self.repo, self.cache, self.keys, self.profiles))
+        return self._get("posts", lambda: PostService(
+            self.repo, self.cache, self.keys, self.profiles, self.fanout, self.config.list_cap, self.stats
+        ))
 
+    def close(self):
+        """Stop this process's threads and close its clients (tests; orderly shutdown)."""
+        with self._lock:
+            made, self._made = self._made, {}
+        cache = made.get("cache")
+        if isinstance(cache, TieredCache) and cache.listener is not None:
+            cache.listener.stop()  # it notices within one health interval
+        if made.get("stats") is not None:
+            made["stats"].flusher.stop()
+        if made.get("redis") is not None:
+            made["redis"].close()
+
+    # --- factories ----------------------------------------------------------------------------
     def _make_repo(self):
         repo = Repository(store.connect(self.config))
         try:
@@ -94,15 +133,37 @@ class Resources:
             log.warning("could not create indexes: %r", err)
         return repo
 
-    def _make_stats(self):
-        stats = Stats(lambda: self.redis, self.keys)
-        Flusher(stats).start()
-        return stats
-
-    def _make_redis(self):
+    def _redis_url(self) -> str:
         if not self.config.redis_url:
             raise ConfigError(
                 "REDIS_URL is not set and no embedded Redis is running: start the app with "
                 "`make run` (gunicorn starts one) or set REDIS_URL"
             )
-        return redis_client(self.config.redis_url)
+        return self.config.redis_url
+
+    def _make_stats(self):
+        stats = Stats(lambda: self.redis, self.keys)
+        stats.flusher = Flusher(stats)
+        stats.flusher.start()
+        return stats
+
+    def _make_cache(self):
+        mode = self.config.cache_mode
+        if mode == "none":
+            return PassThroughCache(self.stats, self.keys)
+        remote = RemoteCache(self.redis, CircuitBreaker(), self.config.lease_ms)
+        origin = worker_origin()
+        publisher = Publisher(self.redis, self.keys.channel, self.keys.ack_prefix, origin,
+                              self.stats, self.config.ack_timeout)
+        local = listener = None
+        if mode == "tiered":
+            local = LocalCache(self.config.l1_maxsize, lambda key: self.policy.l1_ttl(self.keys.family(key)))
+            listener = Listener(
+                lambda: redis_client(self._redis_url(), self.config.redis_timeout),
+                self.keys.channel, self.keys.ack_prefix, local, self.stats, ack_client=self.redis,
+            )
+            listener.start()
+            listener.wait_live(1.0)  # usually ~1 ms; L1 is simply bypassed until it is live
+            self.stats.gauges = lambda: {"l1.size": len(local), "l1.maxsize": local.maxsize}
+        return TieredCache(keys=self.keys, stats=self.stats, policy=self.policy, local=local,
+                           remote=remote, publisher=publisher, listener=listener)

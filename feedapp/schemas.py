@@ -7,7 +7,9 @@ from datetime import datetime, timezone
 
 from bson import ObjectId
 from bson.errors import InvalidId
-from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, pre_load, validate
+from marshmallow import (
+    EXCLUDE, RAISE, Schema, ValidationError, fields, pre_load, validate, validates_schema,
+)
 
 USERNAME = validate.Regexp(r"^[A-Za-z0-9_]{3,30}\Z", error="3 to 30 letters, digits or underscores")
 MAX_PAGE = 1_000_000
@@ -103,11 +105,11 @@ class InvalidateSchema(BodySchema):
     )
     prefix = fields.String(validate=validate.Length(min=1, max=300))
 
-    @pre_load
+    @validates_schema
     def exactly_one(self, data, **kwargs):
+        # After field validation, so that unknown or malformed fields are reported as such.
         if ("keys" in data) == ("prefix" in data):
             raise ValidationError("Give either keys or prefix.", "_schema")
-        return data
 
 
 class PageQuerySchema(QuerySchema):

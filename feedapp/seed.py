@@ -19,8 +19,9 @@ def zipf_weights(n: int, s: float = 1.1) -> list:
     return [1.0 / (rank + 1) ** s for rank in range(n)]
 
 
-def seed_demo_data(repo, n_users: int, n_posts: int, random_seed: int = 1, days: int = 30) -> dict:
-    """Insert demo data with exact counters; return what was inserted."""
+def seed_demo_data(repo, n_users: int, n_posts: int, random_seed: int = 1, days: int = 30,
+                   fanout_limit: int = 1000) -> dict:
+    """Insert demo data with exact counters and fan-out modes; return what was inserted."""
     rng = random.Random(random_seed)
     now = utcnow()
     password_hash = hash_password(DEMO_PASSWORD)  # one slow hash, shared by every demo user
@@ -51,6 +52,9 @@ def seed_demo_data(repo, n_users: int, n_posts: int, random_seed: int = 1, days:
         posts.append({"_id": ObjectId(), "author_id": author, "content": content, "created_at": created, "likes_count": 0})
         by_id[author]["posts_count"] += 1
 
+    for user in users:  # born popular: merged at read time from the start (services.fanout)
+        if user["followers_count"] >= fanout_limit:
+            user["fanout"] = "pull"
     repo.insert_many("users", users)
     repo.insert_many("follows", follows)
     repo.insert_many("posts", posts)

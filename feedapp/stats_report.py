@@ -1,48 +1,55 @@
-"""The body of GET /api/cache/stats and the samples of GET /metrics, from summed counters."""
+"""The body of GET /api/cache/stats, from the counters summed over every worker."""
 from collections import defaultdict
 
-TIERS = ("L1", "L2", "L3")
+TIERS = ("l1", "l2", "l3")
+
+
+def summed(counters: dict, prefix: str) -> int:
+    """Sum of the counters `<prefix>.<family>` over every family."""
+    return sum(v for k, v in counters.items() if k.startswith(prefix + "."))
 
 
 def stats_report(res) -> dict:
-    """Counters of every worker of the deployment, in the shape API.md shows."""
+    """Counters of every worker of the deployment, in the shape API.md shows (and more)."""
+    res.cache  # noqa: B018 - make this worker's caches, so its gauges are reported
     res.stats.flush()
     totals = res.stats.totals()
     counters = totals["counters"]
-    requests = {tier: counters.get(f"requests.{tier}", 0) for tier in TIERS}
+    requests = {tier: summed(counters, f"requests.{tier.upper()}") for tier in TIERS}
     answered = sum(requests.values())
     info = res.redis.info("memory")
     return {
-        "hit_ratio": round((requests["L1"] + requests["L2"]) / answered, 4) if answered else 0.0,
-        "requests": {"total": answered, **{tier.lower(): n for tier, n in requests.items()}},
+        "hit_ratio": round((requests["l1"] + requests["l2"]) / answered, 4) if answered else 0.0,
+        "requests": {"total": answered, **requests},
         "tiers": {
             "l1": {
-                "hits": counters.get("l1.hits", 0),
-                "misses": counters.get("l1.misses", 0),
-                "size": counters.get("l1.size", 0),
-                "maxsize": res.config.l1_maxsize,
+                "hits": summed(counters, "l1.hits"),
+                "misses": summed(counters, "l1.misses"),
+                "size": totals["gauges"].get("l1.size", 0),
+                "maxsize": totals["gauges"].get("l1.maxsize", 0),
             },
             "l2": {
-                "hits": counters.get("l2.hits", 0),
-                "misses": counters.get("l2.misses", 0),
+                "hits": summed(counters, "l2.hits"),
+                "misses": summed(counters, "l2.misses"),
                 "keys": res.redis.dbsize(),
                 "used_memory": info.get("used_memory_human", "0B"),
             },
-            "l3": {"reads": counters.get("l3.reads", 0)},
+            "l3": {"reads": summed(counters, "l3.reads")},
         },
         "invalidations": {
-            "published": counters.get("invalidations.published", 0),
-            "received": counters.get("invalidations.received", 0),
+            name: counters.get(f"invalidations.{name}", 0)
+            for name in ("published", "received", "acknowledged", "ack_timeouts", "gaps", "publish_failures")
         },
-        "families": _families(counters),
+        "families": families(counters),
         "workers": totals["workers"],
     }
 
 
-def _families(counters) -> dict:
-    families = defaultdict(dict)
+def families(counters: dict) -> dict:
+    """{family: {"l1.hits": n, "requests.L1": n, ...}} from `<a>.<b>.<family>` counters."""
+    table = defaultdict(dict)
     for name, value in counters.items():
-        if name.startswith("family."):
-            _, family, metric = name.split(".", 2)
-            families[family][metric] = value
-    return dict(families)
+        parts = name.split(".")
+        if len(parts) == 3 and parts[0] in ("l1", "l2", "l3", "requests"):
+            table[parts[2]][f"{parts[0]}.{parts[1]}"] = value
+    return dict(table)

@@ -1,7 +1,7 @@
 """Connect to the document store: a real MongoDB, or the embedded file-backed one.
 
 `MONGO_URI=mongodb://...` (or `mongodb+srv://...`) talks to MongoDB through pymongo.
-`MONGO_URI=memory://` is an in-process mongomock store (tests, throwaway runs).
+`MONGO_URI=memory://` is an in-process mongomock store (tests, throwaway runs), writes serialized.
 No `MONGO_URI`: litemongo's SQLite-backed store under DATA_DIR/store, shared by every worker.
 
 litemongo evaluates each write in Python (read, check unique indexes, write back), which is
@@ -37,7 +37,9 @@ def connect(config):
     if uri.startswith("memory://"):
         import mongomock
 
-        return mongomock.MongoClient(tz_aware=False)[config.mongo_db]
+        # mongomock's writes are not thread-safe (concurrent $inc updates get lost, two deletes
+        # of one document raise KeyError), and gthread workers run requests on several threads.
+        return LockedDatabase(mongomock.MongoClient(tz_aware=False)[config.mongo_db], ThreadLock())
     client = pymongo.MongoClient(
         uri,
         tz_aware=False,
@@ -79,6 +81,44 @@ class FileLock:
             self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
             self._pid = os.getpid()
         return self._fd
+
+
+class ThreadLock:
+    """FileLock's interface for a store that lives inside one process."""
+
+    def __init__(self):
+        self._lock = threading.RLock()
+
+    @contextmanager
+    def held(self):
+        with self._lock:
+            yield
+
+
+class LockedDatabase:
+    """A pymongo-compatible database whose writes run one at a time under `lock`."""
+
+    def __init__(self, db, lock):
+        self._db = db
+        self._lock = lock
+        self.name = db.name
+
+    def __getitem__(self, name):
+        return _LockedCollection(self._db[name], self._lock)
+
+    def __getattr__(self, name):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return self[name]
+
+    def command(self, *args, **kwargs):
+        return self._db.command(*args, **kwargs)
+
+    def list_collection_names(self):
+        return self._db.list_collection_names()
+
+    def close(self):
+        self._db.client.close()
 
 
 class EmbeddedDatabase:

@@ -38,6 +38,8 @@ def config(tmp_path, redis_server):
         redis_url=redis_server.url,
         data_dir=tmp_path / "var",
         jwt_secret="test-secret-" + "x" * 40,
+        # A cheap hash keeps the suite fast; production keeps werkzeug's scrypt default.
+        password_hash_method="pbkdf2:sha256:1000",
     )
 
 
@@ -46,6 +48,7 @@ def app(config, redis_client):
     app = create_app(config)
     app.config["TESTING"] = True
     yield app
+    app.extensions["feedapp"].close()
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from functools import wraps
 
 from bson import ObjectId
 from flask import current_app, g, jsonify, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..cache.tiered import tiers
 from ..errors import APIError, invalid_id
@@ -28,6 +29,8 @@ def json_body(schema) -> dict:
     raw = request.get_data(cache=True)
     try:
         data = json.loads(raw) if raw.strip() else None
+        # json accepts escaped lone surrogates ("\ud800"); no store or hash can encode them.
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
     except (ValueError, RecursionError):
         raise APIError(400, "invalid_json", "Request body is not valid JSON") from None
     if not isinstance(data, dict):
@@ -43,7 +46,7 @@ def query_args(schema) -> dict:
 def cacheable(body, family: str):
     """A 200 JSON response for a cacheable GET: X-Cache, ETag and If-None-Match handling."""
     tier = tiers.deepest() or "L3"
-    resources().stats.count_request(tier, family)
+    resources().stats.count(f"requests.{tier}.{family}")
     response = jsonify(body)
     response.headers["X-Cache"] = tier
     response.headers["Cache-Control"] = "no-cache"
@@ -75,8 +78,16 @@ def caller_id() -> ObjectId:
         raise unauthorized("Invalid token") from None
 
 
+def reject_large_bodies():
+    """413 for any body over the limit, also on routes that never read their body."""
+    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    if limit is not None and (request.content_length or 0) > limit:
+        raise RequestEntityTooLarge()
+
+
 def register_blueprints(app):
     from . import auth, cache, feed, ops, posts, users
 
+    app.before_request(reject_large_bodies)
     for module in (auth, users, posts, feed, cache, ops):
         app.register_blueprint(module.bp)

@@ -2,9 +2,8 @@
 from flask import Blueprint, g, jsonify
 
 from ..auth import hash_password, verify_password
-from ..errors import conflict, unauthorized
-from ..repository import DuplicateError
-from ..schemas import LoginSchema, RefreshSchema, RegisterSchema, private_profile_schema
+from ..errors import unauthorized
+from ..schemas import LoginSchema, RefreshSchema, RegisterSchema
 from . import auth_required, json_body, resources
 
 bp = Blueprint("auth", __name__, url_prefix="/api/auth")
@@ -14,16 +13,13 @@ register_schema, login_schema, refresh_schema = RegisterSchema(), LoginSchema(),
 @bp.post("/register")
 def register():
     data = json_body(register_schema)
-    try:
-        doc = resources().repo.create_user(
-            data["username"],
-            data["email"],
-            hash_password(data["password"]),
-            data.get("display_name") or data["username"],
-        )
-    except DuplicateError as err:
-        raise conflict(f"That {err.field} is already taken", {err.field: ["already taken"]}) from None
-    return jsonify({"user": private_profile_schema.dump(doc)}), 201
+    user = resources().profiles.register(
+        data["username"],
+        data["email"],
+        hash_password(data["password"], resources().config.password_hash_method),
+        data.get("display_name") or data["username"],
+    )
+    return jsonify({"user": user}), 201
 
 
 @bp.post("/login")

@@ -44,20 +44,25 @@ class _TotalsCollector:
         self._res = res
 
     def collect(self):
-        res = self._res
-        res.stats.flush()
-        totals = res.stats.totals()
-        counters = totals["counters"]
+        self._res.stats.flush()
+        totals = self._res.stats.totals()
         requests = CounterMetricFamily(
             "feedapp_cache_requests", "Cacheable requests by the tier that answered", labels=["tier", "family"]
         )
-        reads = CounterMetricFamily("feedapp_l3_reads", "Loads from the store (L3)", labels=["family"])
-        for name, value in sorted(counters.items()):
+        lookups = CounterMetricFamily(
+            "feedapp_cache_lookups", "Cache lookups by tier, outcome and key family", labels=["tier", "outcome", "family"]
+        )
+        events = CounterMetricFamily("feedapp_events", "Other cache events", labels=["event"])
+        for name, value in sorted(totals["counters"].items()):
             parts = name.split(".")
-            if len(parts) == 4 and parts[0] == "family" and parts[2] == "requests":
-                requests.add_metric([parts[3], parts[1]], value)
-            elif len(parts) == 3 and parts[0] == "family" and parts[2] == "l3_reads":
-                reads.add_metric([parts[1]], value)
+            if len(parts) == 3 and parts[0] == "requests":
+                requests.add_metric([parts[1], parts[2]], value)
+            elif len(parts) == 3 and parts[0] in ("l1", "l2", "l3"):
+                lookups.add_metric([parts[0].upper(), parts[1], parts[2]], value)
+            else:
+                events.add_metric([name], value)
         workers = GaugeMetricFamily("feedapp_workers", "Workers that reported in the last seconds")
         workers.add_metric([], totals["workers"])
-        yield from (requests, reads, workers)
+        l1_size = GaugeMetricFamily("feedapp_l1_entries", "Entries in every worker's L1, summed")
+        l1_size.add_metric([], totals["gauges"].get("l1.size", 0))
+        yield from (requests, lookups, events, workers, l1_size)

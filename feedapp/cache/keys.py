@@ -1,15 +1,16 @@
 """The one key scheme. Every Redis key and every L1 key of feedapp is built here.
 
-Layout: `<prefix>:<area>:<family>:<parts>` with prefix `feedapp:v1` by default (change the
+Layout: `<prefix>:<area>:<family>:{<id>}[:<more>]`, prefix `feedapp:v1` by default (change the
 version to move a deployment to fresh keys after a representation change). Cache entries live
-under the `cache` area, auth state under `auth`, so no cache operation can reach auth keys.
-Every part that comes from a client is validated (ids) or normalized and hashed (usernames,
-filters) before it gets here.
+under the `cache` area and auth state under `auth`, so no cache operation can reach auth keys.
+The `{...}` part is a Redis Cluster hash tag: a value and its lease always share a slot.
+Every part that comes from a client is validated (ids) or normalized and hashed (filters)
+before it gets here.
 """
 import hashlib
 import json
 
-CACHE_FAMILIES = ("profile", "username", "post", "timeline", "feed", "explore")
+CACHE_FAMILIES = ("profile", "username", "post", "timeline", "feed", "explore", "meta")
 
 
 class Keys:
@@ -18,36 +19,36 @@ class Keys:
         self.cache_root = f"{prefix}:cache:"
         self.auth_root = f"{prefix}:auth:"
         self.families = CACHE_FAMILIES
+        self.channel = f"{prefix}:invalidate"
+        self.ack_prefix = f"{prefix}:ack:"
 
     # --- cache entries -------------------------------------------------------------------
     def profile(self, user_id) -> str:
-        return f"{self.cache_root}profile:{user_id}"
+        return f"{self.cache_root}profile:{{{user_id}}}"
 
     def username(self, username: str) -> str:
-        return f"{self.cache_root}username:{username.lower()}"
+        return f"{self.cache_root}username:{{{username.lower()}}}"
 
     def post(self, post_id) -> str:
-        return f"{self.cache_root}post:{post_id}"
+        return f"{self.cache_root}post:{{{post_id}}}"
 
-    def timeline_prefix(self, user_id) -> str:
-        """Every cached page of user_id's own posts starts with this."""
-        return f"{self.cache_root}timeline:{user_id}:"
+    def timeline(self, user_id) -> str:
+        """The newest posts of user_id (a post list)."""
+        return f"{self.cache_root}timeline:{{{user_id}}}"
 
-    def timeline(self, user_id, limit: int, before: str | None) -> str:
-        return f"{self.timeline_prefix(user_id)}{limit}:{before or '-'}"
+    def feed(self, user_id, epoch: int) -> str:
+        """The newest posts of user_id's home feed (a post list) under fan-out epoch `epoch`."""
+        return f"{self.cache_root}feed:{{{user_id}}}:{epoch}"
 
-    def feed_prefix(self, user_id) -> str:
-        """Every cached page of user_id's home feed starts with this."""
-        return f"{self.cache_root}feed:{user_id}:"
+    def explore(self, filters: dict, generation: int) -> str:
+        return f"{self.cache_root}explore:{{{generation}:{digest(filters)}}}"
 
-    def feed(self, user_id, limit: int, before: str | None) -> str:
-        return f"{self.feed_prefix(user_id)}{limit}:{before or '-'}"
-
-    def explore(self, filters: dict, generation: int = 0) -> str:
-        return f"{self.cache_root}explore:{generation}:{digest(filters)}"
+    def meta(self, name: str) -> str:
+        """Deployment-wide counters that keys depend on (fan-out epoch, explore generation)."""
+        return f"{self.cache_root}meta:{{{name}}}"
 
     def family(self, key: str) -> str:
-        """The key family of a cache key ("profile", "feed", ...), or "other"."""
+        """The key family of a cache key ("profile", "feed", ...), "auth", or "other"."""
         if key.startswith(self.cache_root):
             return key[len(self.cache_root):].split(":", 1)[0]
         if key.startswith(self.auth_root):

@@ -5,11 +5,11 @@ from ..schemas import profile_schema
 
 
 class FollowService:
-    def __init__(self, repo, cache, keys, profiles):
+    def __init__(self, repo, cache, keys, fanout):
         self.repo = repo
         self.cache = cache
         self.keys = keys
-        self.profiles = profiles
+        self.fanout = fanout
 
     def set_following(self, follower_id, followee_id, following: bool) -> dict:
         """Follow or unfollow (idempotent); the follower's next feed read reflects it."""
@@ -19,10 +19,13 @@ class FollowService:
             raise not_found("User")
         changed = (self.repo.follow if following else self.repo.unfollow)(follower_id, followee_id)
         if changed:
-            self.cache.invalidate(
-                keys=[self.keys.profile(follower_id), self.keys.profile(followee_id)],
-                prefixes=[self.keys.feed_prefix(follower_id)],
-            )
+            if following:
+                self.fanout.mode(followee_id)  # may move a newly popular author to pull
+            self.cache.invalidate(keys=[
+                self.keys.profile(follower_id),
+                self.keys.profile(followee_id),
+                self.keys.feed(follower_id, self.fanout.epoch()),
+            ])
         return {"following": following}
 
     def page(self, user_id, direction: str, limit: int, before: str | None) -> dict:

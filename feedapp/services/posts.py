@@ -1,26 +1,50 @@
-"""Posts, likes, timelines, home feeds and the explore listing."""
+"""Posts, likes, timelines, home feeds and the explore listing.
+
+What is cached, and how writes keep it exact:
+- `post:{id}` holds a post without its author's names (those come from `profile:{id}`, so a
+  profile edit never touches posts). Likes and deletes invalidate that one key.
+- `timeline:{user}` and `feed:{user}:{epoch}` hold the newest LIST_CAP entries of a listing
+  (see cache.postlists). A new post is written through to its author's timeline and, for
+  push-mode authors, to every follower's feed (see services.fanout); pull-mode authors are
+  merged in at read time. Pages are cut from these lists; a page they cannot vouch for (too
+  deep, or past the end of a partial list) is read from MongoDB.
+- A deleted post is not removed from lists: its `post:` entry is invalidated, the next read
+  finds it absent in MongoDB, and pages skip it, so it is gone everywhere at once.
+- `explore:{generation:filters}` holds one explore page (ids and total) for EXPLORE_TTL;
+  deletes bump the generation (one key) instead of hunting for the pages that hold the post.
+"""
 from bson import ObjectId
 
 from .. import cursors
+from ..cache import postlists
+from ..cache.postlists import PostList
+from ..cache.tiered import tiers
 from ..errors import forbidden, not_found
 from ..schemas import post_core_schema, post_representation
 
+EXPLORE_GENERATION = "explore_generation"
+
 
 class PostService:
-    def __init__(self, repo, cache, keys, profiles):
+    def __init__(self, repo, cache, keys, profiles, fanout, list_cap: int, stats):
         self.repo = repo
         self.cache = cache
         self.keys = keys
         self.profiles = profiles
+        self.fanout = fanout
+        self.cap = list_cap
+        self.stats = stats
 
     # --- single posts ----------------------------------------------------------------------
 
     def create(self, author_id, content: str) -> dict:
         """Store a post; once this returns it heads its author's timeline and followers' feeds."""
         doc = self.repo.create_post(author_id, content)
-        self.cache.invalidate(
-            keys=[self.keys.profile(author_id)],
-            prefixes=[self.keys.timeline_prefix(author_id)],
+        mode = self.fanout.mode(author_id)
+        lists = [self.keys.timeline(author_id)] + self.fanout.feed_keys(author_id, mode)
+        entry = postlists.entry_of(doc["created_at"], doc["_id"])
+        self.cache.write_through(
+            lists, entry, self.cap, also_invalidate=[self.keys.profile(author_id), self.keys.post(doc["_id"])]
         )
         return self._compose([post_core_schema.dump(doc)])[0]
 
@@ -39,11 +63,10 @@ class PostService:
             raise forbidden("Only the author or an admin may delete this post")
         if self.repo.delete_post(post_id) is None:
             raise not_found("Post")
-        author_id = doc["author_id"]
-        self.cache.invalidate(
-            keys=[self.keys.post(post_id), self.keys.profile(author_id)],
-            prefixes=[self.keys.timeline_prefix(author_id)],
-        )
+        self.repo.bump_counter(EXPLORE_GENERATION)
+        self.cache.invalidate(keys=[
+            self.keys.post(post_id), self.keys.profile(doc["author_id"]), self.keys.meta(EXPLORE_GENERATION),
+        ])
 
     def set_liked(self, user_id, post_id, liked: bool) -> dict:
         """Like or unlike (idempotent); likes_count is exact on the next read anywhere."""
@@ -59,21 +82,17 @@ class PostService:
         """A page of user_id's own posts, newest first."""
         position = cursors.decode_post_cursor(before) if before else None
         self.profiles.get(user_id)  # 404 for an unknown user
-        page = self.cache.get_or_load(
-            self.keys.timeline(user_id, limit, before),
-            lambda: self._load_page(self.repo.timeline, user_id, limit, position),
-        )
-        return self._expand(page)
+        head = self._timeline_list(user_id)
+        return self._page([head], limit, position, lambda: self.repo.timeline(user_id, limit + 1, position), "timeline")
 
     def feed(self, user_id, limit: int, before: str | None) -> dict:
         """A page of user_id's home feed: posts by whom they follow, newest first."""
         position = cursors.decode_post_cursor(before) if before else None
         self.profiles.get(user_id)
-        page = self.cache.get_or_load(
-            self.keys.feed(user_id, limit, before),
-            lambda: self._load_page(self.repo.feed, user_id, limit, position),
-        )
-        return self._expand(page)
+        epoch = self.fanout.epoch()
+        head = self.cache.get_or_load(self.keys.feed(user_id, epoch), lambda: self._load_feed(user_id))
+        lists = [head] + [self._timeline_list(ObjectId(a)) for a in head.meta.split(",") if a]
+        return self._page(lists, limit, position, lambda: self.repo.feed(user_id, limit + 1, position), "feed")
 
     def explore(self, filters: dict) -> dict:
         """The explore listing for one normalized filter set."""
@@ -84,25 +103,78 @@ class PostService:
             "page": filters["page"],
             "page_size": filters["page_size"],
         }
-        page = self.cache.get_or_load(
-            self.keys.explore(normalized), lambda: self._load_explore(filters)
+        generation = self.cache.get_or_load(
+            self.keys.meta(EXPLORE_GENERATION), lambda: self.repo.counter(EXPLORE_GENERATION)
         )
-        return {**self._expand(page), "page": filters["page"], "page_size": filters["page_size"]}
+        page = self.cache.get_or_load(
+            self.keys.explore(normalized, generation), lambda: self._load_explore(filters)
+        )
+        cores = self._cores(page["ids"])
+        items = [cores[pid] for pid in page["ids"] if cores[pid] is not None]
+        return {"items": self._compose(items), "page": filters["page"],
+                "page_size": filters["page_size"], "total": page["total"]}
+
+    # --- pages from post lists ------------------------------------------------------------------
+
+    def _page(self, lists, limit, position, from_store, family) -> dict:
+        entries, floor = postlists.merge(lists)
+        i = postlists.after(entries, postlists.entry_of_cursor(position) if position else None)
+        items, last = [], None
+        while len(items) < limit and i < len(entries) and (floor is None or entries[i] >= floor):
+            chunk = [e for e in entries[i:i + limit - len(items)] if floor is None or e >= floor]
+            cores = self._cores([postlists.post_id_of(e) for e in chunk])
+            for e in chunk:
+                core = cores[postlists.post_id_of(e)]
+                if core is not None:
+                    items.append(core)
+                    last = e
+            i += len(chunk)
+        exhausted = i >= len(entries) and floor is None
+        if len(items) < limit and not exhausted:
+            return self._page_from_store(from_store, limit, family)
+        more = not exhausted
+        return {
+            "items": self._compose(items),
+            "next_cursor": cursors.encode_entry_cursor(last) if more and last else None,
+        }
+
+    def _page_from_store(self, from_store, limit, family) -> dict:
+        """A page the cached lists cannot vouch for, straight from MongoDB."""
+        tiers.note("L3")
+        self.stats.count(f"l3.reads.{family}")
+        docs = from_store()
+        more = len(docs) > limit
+        docs = docs[:limit]
+        return {
+            "items": self._compose([post_core_schema.dump(d) for d in docs]),
+            "next_cursor": cursors.encode_post_cursor(docs[-1]) if more else None,
+        }
 
     # --- loading and composing ------------------------------------------------------------------
+
+    def _timeline_list(self, user_id) -> PostList:
+        return self.cache.get_or_load(
+            self.keys.timeline(user_id),
+            lambda: PostList.from_docs(self.repo.timeline(user_id, self.cap + 1), self.cap),
+        )
+
+    def _load_feed(self, user_id) -> PostList:
+        pull = ",".join(str(a) for a in self.repo.pull_followees(user_id))
+        return PostList.from_docs(self.repo.feed(user_id, self.cap + 1), self.cap, meta=pull)
 
     def _load_core(self, post_id):
         doc = self.repo.get_post(post_id)
         return None if doc is None else post_core_schema.dump(doc)
 
-    def _load_page(self, query, owner_id, limit, position):
-        docs = query(owner_id, limit + 1, position)
-        more = len(docs) > limit
-        docs = docs[:limit]
-        return {
-            "items": [post_core_schema.dump(doc) for doc in docs],
-            "next_cursor": cursors.encode_post_cursor(docs[-1]) if more else None,
-        }
+    def _cores(self, post_ids) -> dict:
+        """Post cores by id string ({id: core or None})."""
+        keys = {self.keys.post(pid): pid for pid in post_ids}
+        found = self.cache.get_many_or_load(keys, self._load_cores)
+        return {pid: found[key] for key, pid in keys.items()}
+
+    def _load_cores(self, post_ids) -> dict:
+        docs = self.repo.get_posts(ObjectId(pid) for pid in post_ids)
+        return {str(oid): post_core_schema.dump(doc) for oid, doc in docs.items()}
 
     def _load_explore(self, filters):
         docs, total = self.repo.explore(
@@ -112,12 +184,8 @@ class PostService:
             page=filters["page"],
             page_size=filters["page_size"],
         )
-        return {"items": [post_core_schema.dump(doc) for doc in docs], "total": total}
-
-    def _expand(self, page: dict) -> dict:
-        return {**page, "items": self._compose(page["items"])}
+        return {"ids": [str(doc["_id"]) for doc in docs], "total": total}
 
     def _compose(self, cores: list) -> list:
         authors = self.profiles.many(ObjectId(core["author_id"]) for core in cores)
         return [post_representation(core, authors.get(ObjectId(core["author_id"]))) for core in cores]
-

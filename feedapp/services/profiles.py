@@ -1,7 +1,8 @@
-"""Profiles: public and private representations, updates."""
+"""Profiles: registration, public and private representations, updates."""
 from bson import ObjectId
 
-from ..errors import not_found
+from ..errors import conflict, not_found
+from ..repository import DuplicateError
 from ..schemas import USERNAME, private_profile_schema, profile_schema
 
 
@@ -10,6 +11,16 @@ class ProfileService:
         self.repo = repo
         self.cache = cache
         self.keys = keys
+
+    def register(self, username, email, password_hash, display_name) -> dict:
+        """Create a user (409 when the username or email is taken); its PrivateProfile."""
+        try:
+            doc = self.repo.create_user(username, email, password_hash, display_name)
+        except DuplicateError as err:
+            raise conflict(f"That {err.field} is already taken", {err.field: ["already taken"]}) from None
+        # A lookup of this name may have been cached as absent.
+        self.cache.invalidate(keys=[self.keys.username(username)])
+        return private_profile_schema.dump(doc)
 
     def get(self, user_id):
         """The public Profile of user_id; 404 APIError when there is none."""
@@ -22,9 +33,7 @@ class ProfileService:
         """The public Profile of a username (any case); 404 when unknown."""
         if USERNAME.regex.match(username) is None:
             raise not_found("User")
-        user_id = self.cache.get_or_load(
-            self.keys.username(username), lambda: self._load_id(username)
-        )
+        user_id = self.cache.get_or_load(self.keys.username(username), lambda: self._load_id(username))
         if user_id is None:
             raise not_found("User")
         return self.get(ObjectId(user_id))
@@ -43,11 +52,12 @@ class ProfileService:
         return private_profile_schema.dump(doc)
 
     def update(self, user_id, changes: dict):
-        """Apply profile changes; once this returns, no reader gets the old profile."""
+        """Apply profile changes; once this returns, no worker serves the old profile."""
         doc = self.repo.update_profile(user_id, changes)
         if doc is None:
             raise not_found("User")
-        self.cache.invalidate(keys=[self.keys.profile(user_id)])
+        if changes:
+            self.cache.invalidate(keys=[self.keys.profile(user_id)])
         return private_profile_schema.dump(doc)
 
     def _load(self, user_id):

@@ -1,0 +1,85 @@
+"""L1: this worker's in-process cache (cachetools TLRU + a lock).
+
+- Bounded by `maxsize` entries; each entry gets a hard TTL from its key family when it is
+  stored, and reads never extend it.
+- Fill guard: a reader calls `begin(key)` before it looks further down (L2, L3) and passes the
+  token to `fill()`. Any eviction of that key in between (a local write, an invalidation
+  message, a clear) withdraws the token, so a value read before a write can never be stored
+  after that write's eviction. Tokens exist only while a fill is in flight; nothing per key is
+  left behind.
+- `timer` is injectable so tests can move time.
+"""
+import threading
+import time
+
+from cachetools import TLRUCache
+
+MISSING = object()
+
+
+class LocalCache:
+    def __init__(self, maxsize: int, ttl_for, timer=time.monotonic):
+        """ttl_for(key) -> seconds that key may live in L1."""
+        self._ttl_for = ttl_for
+        self._cache = TLRUCache(maxsize, self._expiry, timer=timer)
+        self._pending = {}
+        self._lock = threading.Lock()
+        self.maxsize = maxsize
+
+    def _expiry(self, key, value, now):
+        return now + self._ttl_for(key)
+
+    def get(self, key):
+        """The cached value, or MISSING."""
+        with self._lock:
+            try:
+                return self._cache[key]
+            except KeyError:
+                return MISSING
+
+    def begin(self, key) -> object:
+        """Start a fill of key; returns the token `fill` needs."""
+        token = object()
+        with self._lock:
+            self._pending[key] = token
+        return token
+
+    def fill(self, key, token, value) -> bool:
+        """Store value unless key was evicted since `begin` returned token."""
+        with self._lock:
+            if self._pending.get(key) is not token:
+                return False
+            del self._pending[key]
+            self._cache[key] = value
+            return True
+
+    def abandon(self, key, token):
+        """Give up a fill (its load failed)."""
+        with self._lock:
+            if self._pending.get(key) is token:
+                del self._pending[key]
+
+    def evict(self, keys=(), prefixes=()) -> int:
+        """Remove keys and every key under prefixes, with their fills in flight."""
+        removed = 0
+        with self._lock:
+            targets = list(keys)
+            if prefixes:
+                prefixes = tuple(prefixes)
+                targets += [k for k in self._cache.keys() if k.startswith(prefixes)]
+                targets += [k for k in self._pending if k.startswith(prefixes)]
+            for key in targets:
+                self._pending.pop(key, None)
+                if self._cache.pop(key, MISSING) is not MISSING:
+                    removed += 1
+        return removed
+
+    def clear(self):
+        """Drop everything, fills in flight included."""
+        with self._lock:
+            self._pending.clear()
+            self._cache.clear()
+
+    def __len__(self):
+        with self._lock:
+            return len(self._cache)

@@ -1,0 +1,91 @@
+"""Cached post lists (timelines, home feeds): the newest post ids of a listing, in order.
+
+An entry is `<created_at ms, 15 digits><post id, 24 hex>`: fixed width, so entries sort as
+strings exactly as posts sort in the store (created_at, then id, both descending), a cursor
+maps to an entry, and the Lua write-through in `remote.INSERT_ENTRY` can insert a new post at
+its place without parsing anything. A list is complete ("C") when it holds the whole listing,
+partial ("P") when it holds only its newest part.
+"""
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from ..repository import PostCursor
+
+ENTRY_WIDTH = 39
+_EPOCH = datetime(1970, 1, 1)
+
+
+def entry_of(created_at: datetime, post_id) -> str:
+    millis = (created_at - _EPOCH) // timedelta(milliseconds=1)
+    return f"{millis:015d}{post_id}"
+
+
+def entry_of_cursor(cursor: PostCursor) -> str:
+    return entry_of(cursor.created_at, cursor.id)
+
+
+def post_id_of(entry: str) -> str:
+    return entry[15:]
+
+
+def cursor_of(entry: str) -> PostCursor:
+    from bson import ObjectId
+
+    return PostCursor(_EPOCH + timedelta(milliseconds=int(entry[:15])), ObjectId(entry[15:]))
+
+
+@dataclass(frozen=True)
+class PostList:
+    entries: tuple  # newest first
+    complete: bool
+    meta: str = ""  # free text without newlines (feeds keep their pull authors here)
+
+    @classmethod
+    def from_docs(cls, docs, cap: int, meta: str = "") -> "PostList":
+        """From up to cap + 1 post documents, newest first (the extra one says "more")."""
+        entries = tuple(entry_of(d["created_at"], d["_id"]) for d in docs[:cap])
+        return cls(entries, complete=len(docs) <= cap, meta=meta)
+
+
+class PostListCodec:
+    @staticmethod
+    def encode(value: PostList) -> bytes:
+        return f"{value.meta}\n{'C' if value.complete else 'P'}{''.join(value.entries)}".encode()
+
+    @staticmethod
+    def decode(raw: bytes) -> PostList:
+        text = raw.decode()
+        meta, _, body = text.partition("\n")
+        blob = body[1:]
+        entries = tuple(blob[i:i + ENTRY_WIDTH] for i in range(0, len(blob), ENTRY_WIDTH))
+        return PostList(entries, complete=body[:1] == "C", meta=meta)
+
+
+def merge(lists) -> tuple:
+    """Merge post lists into one newest-first tuple of distinct entries, and its floor.
+
+    Entries older than the floor may be missing: a partial list says nothing about what lies
+    beyond its last entry. The floor is None when every list is complete.
+    """
+    lists = list(lists)
+    if len(lists) == 1:
+        only = lists[0]
+        return only.entries, (None if only.complete or not only.entries else only.entries[-1])
+    entries = sorted({e for pl in lists for e in pl.entries}, reverse=True)
+    # A partial list is never empty: it is the first `cap` entries of a longer listing.
+    tails = [pl.entries[-1] for pl in lists if not pl.complete]
+    return tuple(entries), (max(tails) if tails else None)
+
+
+def after(entries: tuple, before_entry: str | None) -> int:
+    """Index of the first entry strictly older than before_entry (0 when there is none)."""
+    if before_entry is None:
+        return 0
+    low, high = 0, len(entries)
+    while low < high:  # entries are descending
+        mid = (low + high) // 2
+        if entries[mid] >= before_entry:
+            low = mid + 1
+        else:
+            high = mid
+    return low

@@ -1,0 +1,169 @@
+"""L2: Redis, shared by every worker of every app server.
+
+Values are stored with TTLs (rule 10). A reader that misses takes a short lease
+(`SET lease NX PX`); a write's invalidation deletes value *and* lease; the reader's fill is a
+Lua script that stores the value only while its own lease is still there, so a value loaded
+before a write can never be stored after that write's invalidation (rule 4).
+
+Every call goes through a circuit breaker: when Redis fails, calls raise `L2Unavailable` at
+once for a backoff period instead of waiting on a dead server, and callers skip L2.
+"""
+import secrets
+
+from redis.exceptions import RedisError
+
+from .breaker import CircuitBreaker
+
+LEASE_SUFFIX = ":lease"
+
+# KEYS[1] value, KEYS[2] lease; ARGV[1] token, ARGV[2] payload, ARGV[3] ttl (ms)
+FILL_IF_LEASED = """
+if redis.call('GET', KEYS[2]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+  redis.call('DEL', KEYS[2])
+  return 1
+end
+return 0
+"""
+
+# Insert one entry into sorted (newest first) post lists, where they exist, and cap them.
+# A list value is "<meta>\n<flag><entries>", every entry exactly ARGV[3] bytes, sorted
+# descending; flag "C" means the list holds the whole listing, "P" a prefix of it.
+# Every key's lease is deleted too: a fill that started before this write must not land.
+# KEYS[2i-1] list, KEYS[2i] its lease; ARGV[1] entry, ARGV[2] cap (entries), ARGV[3] width
+INSERT_ENTRY = """
+local entry, cap, width = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local updated = 0
+for i = 1, #KEYS, 2 do
+  redis.call('DEL', KEYS[i + 1])
+  local v = redis.call('GET', KEYS[i])
+  if v then
+    local nl = string.find(v, '\\n', 1, true)
+    local meta, flag, ids = string.sub(v, 1, nl), string.sub(v, nl + 1, nl + 1), string.sub(v, nl + 2)
+    local pos, duplicate = 1, false
+    while pos <= #ids do
+      local e = string.sub(ids, pos, pos + width - 1)
+      if e == entry then duplicate = true break end
+      if e < entry then break end
+      pos = pos + width
+    end
+    if not duplicate then
+      ids = string.sub(ids, 1, pos - 1) .. entry .. string.sub(ids, pos)
+      if #ids > cap * width then
+        ids = string.sub(ids, 1, cap * width)
+        flag = 'P'
+      end
+      redis.call('SET', KEYS[i], meta .. flag .. ids, 'KEEPTTL')
+      updated = updated + 1
+    end
+  end
+end
+return updated
+"""
+
+
+class L2Unavailable(Exception):
+    """Redis is failing or the breaker is open: skip L2 for this call."""
+
+
+def lease_key(key: str) -> str:
+    return key + LEASE_SUFFIX
+
+
+class RemoteCache:
+    def __init__(self, redis_client, breaker: CircuitBreaker | None = None, lease_ms: int = 2000):
+        self.redis = redis_client
+        self.breaker = breaker or CircuitBreaker()
+        self.lease_ms = lease_ms
+        self._fill = redis_client.register_script(FILL_IF_LEASED)
+        self._insert = redis_client.register_script(INSERT_ENTRY)
+
+    def _call(self, operation, *args, **kwargs):
+        if not self.breaker.allow():
+            raise L2Unavailable("circuit open")
+        try:
+            result = operation(*args, **kwargs)
+        except RedisError as err:
+            self.breaker.failure()
+            raise L2Unavailable(str(err)) from err
+        self.breaker.success()
+        return result
+
+    def get(self, key: str):
+        """The stored bytes, or None."""
+        return self._call(self.redis.get, key)
+
+    def get_many(self, keys: list) -> list:
+        return self._call(self.redis.mget, keys) if keys else []
+
+    def lease(self, key: str) -> str | None:
+        """Take the fill lease of key; its token, or None when another reader holds it."""
+        token = secrets.token_hex(8)
+        granted = self._call(self.redis.set, lease_key(key), token, nx=True, px=self.lease_ms)
+        return token if granted else None
+
+    def fill(self, key: str, token: str, payload: bytes, ttl_ms: int) -> bool:
+        """Store payload if our lease on key still stands (no write came in between)."""
+        return bool(self._call(self._fill, keys=[key, lease_key(key)], args=[token, payload, ttl_ms]))
+
+    def lease_many(self, keys: list) -> dict:
+        """Take the leases of several keys in one round trip: {key: token or None}."""
+        if not keys:
+            return {}
+        tokens = {key: secrets.token_hex(8) for key in keys}
+
+        def run():
+            with self.redis.pipeline(transaction=False) as pipe:
+                for key, token in tokens.items():
+                    pipe.set(lease_key(key), token, nx=True, px=self.lease_ms)
+                return pipe.execute()
+
+        granted = self._call(run)
+        return {key: (tokens[key] if ok else None) for key, ok in zip(keys, granted)}
+
+    def fill_many(self, fills: list) -> int:
+        """fill() for several (key, token, payload, ttl_ms) in one round trip."""
+        def run():
+            with self.redis.pipeline(transaction=False) as pipe:
+                for key, token, payload, ttl_ms in fills:
+                    self._fill(keys=[key, lease_key(key)], args=[token, payload, ttl_ms], client=pipe)
+                return pipe.execute()
+
+        return sum(1 for ok in self._call(run) if ok)
+
+    def delete(self, keys) -> int:
+        """Delete values and their leases; the number of values deleted."""
+        keys = list(keys)
+        if not keys:
+            return 0
+        def run():
+            with self.redis.pipeline(transaction=False) as pipe:
+                pipe.delete(*keys)
+                pipe.delete(*[lease_key(k) for k in keys])
+                return pipe.execute()[0]
+        return self._call(run)
+
+    def delete_prefix(self, prefix: str, batch: int = 500) -> int:
+        """Delete every key under prefix (SCAN; for the rare admin invalidation only)."""
+        def run():
+            deleted, chunk = 0, []
+            for key in self.redis.scan_iter(match=_glob_escape(prefix) + "*", count=1000):
+                chunk.append(key)
+                if len(chunk) >= batch:
+                    deleted += self.redis.delete(*chunk)
+                    chunk = []
+            if chunk:
+                deleted += self.redis.delete(*chunk)
+            return deleted
+        return self._call(run)
+
+    def insert_entry(self, keys, entry: str, cap: int) -> int:
+        """Write an entry through to the cached post lists among keys (see INSERT_ENTRY)."""
+        flat = [k for key in keys for k in (key, lease_key(key))]
+        if not flat:
+            return 0
+        return self._call(self._insert, keys=flat, args=[entry, cap, len(entry)])
+
+
+def _glob_escape(text: str) -> str:
+    return "".join("\\" + ch if ch in "*?[]\\" else ch for ch in text)

@@ -1,0 +1,194 @@
+"""Cross-worker L1 invalidation over Redis pub/sub, with acknowledgements.
+
+One channel. A message carries keys and prefixes to evict, its origin (the writing worker)
+and that origin's sequence number. `Publisher.publish` returns once every subscribed worker
+has evicted: each listener acknowledges after evicting (RPUSH to a per-message list), and the
+writer waits (BLPOP) for as many acknowledgements as PUBLISH reported receivers, bounded by a
+short timeout that is counted.
+
+`Listener` is one thread per worker. It blocks on its socket (get_message with a timeout, no
+spinning), pings when the channel has been quiet, and on any disconnect, failed health check
+or sequence gap it clears L1 and marks L1 untrusted until it is subscribed again (pub/sub is
+at-most-once, so nothing else can tell what was missed). It never dies: every error is
+logged, backed off, and followed by a reconnect.
+"""
+import itertools
+import logging
+import os
+import socket
+import threading
+import time
+from collections import OrderedDict
+
+import orjson
+from redis.backoff import EqualJitterBackoff
+from redis.exceptions import RedisError
+
+log = logging.getLogger(__name__)
+
+
+def worker_origin() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
+
+
+class Publisher:
+    def __init__(self, redis_client, channel: str, ack_prefix: str, origin: str, stats, ack_timeout: float = 0.5):
+        self._redis = redis_client
+        self._channel = channel
+        self._ack_prefix = ack_prefix
+        self.origin = origin
+        self._stats = stats
+        self._ack_timeout = ack_timeout
+        self._seq = itertools.count(1)
+        self._lock = threading.Lock()
+
+    def publish(self, keys=(), prefixes=()) -> bool:
+        """Tell every worker to evict; True once all of them acknowledged in time.
+
+        Raises RedisError when Redis cannot be reached (listeners then clear their L1s).
+        """
+        # Sequence and PUBLISH under one lock, so each origin's messages reach Redis in order.
+        with self._lock:
+            seq = next(self._seq)
+            message = orjson.dumps({"o": self.origin, "s": seq, "k": list(keys), "p": list(prefixes)})
+            receivers = self._redis.publish(self._channel, message)
+        self._stats.count("invalidations.published")
+        return self._await_acks(f"{self._ack_prefix}{self.origin}:{seq}", receivers)
+
+    def _await_acks(self, ack_key: str, expected: int) -> bool:
+        deadline = time.monotonic() + self._ack_timeout
+        received = 0
+        try:
+            while received < expected:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self._redis.blpop([ack_key], timeout=remaining) is None:
+                    self._stats.count("invalidations.ack_timeouts")
+                    log.warning("invalidation %s: %d of %d acks in time", ack_key, received, expected)
+                    return False
+                received += 1
+            return True
+        finally:
+            self._stats.count("invalidations.acknowledged", received)
+            if expected:
+                self._redis.delete(ack_key)
+
+
+class Listener(threading.Thread):
+    """Applies invalidations to this worker's L1; see the module docstring."""
+
+    def __init__(self, connect, channel, ack_prefix, local, stats,
+                 health_interval=1.0, health_timeout=2.0, ack_client=None):
+        super().__init__(name="feedapp-invalidation-listener", daemon=True)
+        self._connect = connect  # () -> a new redis.Redis for this listener alone
+        self._channel = channel
+        self._ack_prefix = ack_prefix
+        self._local = local
+        self._stats = stats
+        self._health_interval = health_interval
+        self._health_timeout = health_timeout
+        self._ack_client = ack_client
+        self._stopping = threading.Event()
+        self._backoff = EqualJitterBackoff(cap=2.0, base=0.05)
+        self._last_seq = OrderedDict()
+        self._live = threading.Event()
+        self.reconnects = 0
+
+    @property
+    def live(self) -> bool:
+        """True while subscribed and healthy: only then may L1 be trusted."""
+        return self._live.is_set()
+
+    def wait_live(self, timeout: float) -> bool:
+        return self._live.wait(timeout)
+
+    def stop(self):
+        self._stopping.set()
+
+    def run(self):
+        failures = 0
+        while not self._stopping.is_set():
+            try:
+                self._session()
+                failures = 0
+            except Exception as err:  # noqa: BLE001 - the listener must never die
+                failures += 1
+                log.warning("invalidation listener lost its subscription (%r); L1 cleared, reconnecting", err)
+            finally:
+                self._go_untrusted()
+            self._stopping.wait(self._backoff.compute(failures) if failures else 0.05)
+
+    def _go_untrusted(self):
+        self._live.clear()
+        self._local.clear()
+
+    def _session(self):
+        client = self._connect()
+        pubsub = client.pubsub()
+        try:
+            pubsub.subscribe(self._channel)
+            self._await_subscribed(pubsub)
+            self._local.clear()  # whatever was sent while we were away is lost: start empty
+            self._last_seq.clear()
+            self._live.set()
+            self.reconnects += 1
+            self._stats.count("listener.subscriptions")
+            self._listen(pubsub)
+        finally:
+            self._live.clear()
+            pubsub.close()
+            client.close()
+
+    def _await_subscribed(self, pubsub):
+        deadline = time.monotonic() + self._health_timeout
+        while time.monotonic() < deadline:
+            message = pubsub.get_message(timeout=0.2)
+            if message and message["type"] == "subscribe":
+                return
+        raise TimeoutError("no subscribe confirmation")
+
+    def _listen(self, pubsub):
+        last_heard = time.monotonic()
+        ping_sent = None
+        while not self._stopping.is_set():
+            message = pubsub.get_message(timeout=self._health_interval)
+            now = time.monotonic()
+            if message is not None:
+                last_heard, ping_sent = now, None
+                if message["type"] == "message":
+                    self._apply(message["data"])
+            elif ping_sent is None and now - last_heard >= self._health_interval:
+                pubsub.ping()
+                ping_sent = now
+            elif ping_sent is not None and now - ping_sent >= self._health_timeout:
+                raise TimeoutError("subscriber connection went silent")
+
+    def _apply(self, data: bytes):
+        try:
+            message = orjson.loads(data)
+            keys, prefixes, origin, seq = message["k"], message["p"], message["o"], message["s"]
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            log.warning("ignoring malformed invalidation message")
+            return
+        self._local.evict(keys, prefixes)
+        self._stats.count("invalidations.received")
+        if self._gap(origin, seq):
+            log.warning("invalidation gap from %s (got %s): clearing L1", origin, seq)
+            self._stats.count("invalidations.gaps")
+            self._local.clear()
+        self._ack(f"{self._ack_prefix}{origin}:{seq}")
+
+    def _gap(self, origin, seq) -> bool:
+        last = self._last_seq.pop(origin, None)
+        self._last_seq[origin] = seq
+        if len(self._last_seq) > 1000:
+            self._last_seq.popitem(last=False)
+        return last is not None and seq != last + 1
+
+    def _ack(self, ack_key):
+        try:
+            with self._ack_client.pipeline(transaction=False) as pipe:
+                pipe.rpush(ack_key, 1)
+                pipe.expire(ack_key, 10)
+                pipe.execute()
+        except RedisError as err:
+            log.warning("could not acknowledge %s: %r", ack_key, err)

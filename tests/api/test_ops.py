@@ -1,0 +1,98 @@
+"""GET /healthz, /readyz and /metrics."""
+from prometheus_client.parser import text_string_to_metric_families
+from pymongo.errors import ServerSelectionTimeoutError
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+READY_FIELDS = {"status", "mongo", "redis"}
+
+
+def test_healthz_is_ok(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200 and response.mimetype == "application/json"
+    assert response.get_json() == {"status": "ok"}
+
+
+def test_healthz_touches_no_dependency(client, resources, monkeypatch):
+    def boom():
+        raise AssertionError("healthz must not ping a dependency")
+
+    monkeypatch.setattr(resources.repo, "ping", boom)
+    monkeypatch.setattr(resources.redis, "ping", boom)
+    assert client.get("/healthz").get_json() == {"status": "ok"}
+
+
+def test_readyz_is_ok_when_everything_is_up(client):
+    response = client.get("/readyz")
+    assert response.status_code == 200 and response.mimetype == "application/json"
+    assert response.get_json() == {"status": "ok", "mongo": "ok", "redis": "ok"}
+
+
+def test_readyz_is_503_with_the_same_shape_when_mongo_is_down(client, resources, monkeypatch):
+    def down():
+        raise ServerSelectionTimeoutError("no servers")
+
+    monkeypatch.setattr(resources.repo, "ping", down)
+    response = client.get("/readyz")
+    assert response.status_code == 503 and response.mimetype == "application/json"
+    assert response.get_json() == {"status": "degraded", "mongo": "down", "redis": "ok"}
+
+
+def test_readyz_is_200_degraded_when_redis_is_down(client, resources, monkeypatch):
+    def down():
+        raise RedisConnectionError("refused")
+
+    monkeypatch.setattr(resources.redis, "ping", down)
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "degraded", "mongo": "ok", "redis": "down"}
+
+
+def test_readyz_with_both_down_is_503(client, resources, monkeypatch):
+    def down():
+        raise OSError("down")
+
+    monkeypatch.setattr(resources.repo, "ping", down)
+    monkeypatch.setattr(resources.redis, "ping", down)
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert set(response.get_json()) == READY_FIELDS and response.get_json()["status"] == "degraded"
+
+
+def metric_families(client):
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response.mimetype == "text/plain"
+    return {family.name: family for family in text_string_to_metric_families(response.get_data(as_text=True))}
+
+
+def test_metrics_parse_as_prometheus_text(client):
+    families = metric_families(client)
+    assert families, "no metric families"
+    for family in families.values():
+        assert family.type in ("counter", "gauge", "histogram", "summary", "untyped", "info", "stateset")
+
+
+def test_metrics_report_workers(client):
+    workers = metric_families(client)["feedapp_workers"]
+    assert workers.type == "gauge" and workers.samples[0].value >= 1
+
+
+def test_metrics_count_requests_by_tier_and_family(client, alice):
+    client.get(f"/api/users/{alice.id}")
+    client.get(f"/api/users/{alice.id}")
+    samples = metric_families(client)["feedapp_cache_requests"].samples
+    profile = [s for s in samples if s.labels.get("family") == "profile" and s.name.endswith("_total")]
+    assert profile and all(s.labels["tier"] in ("L1", "L2", "L3") for s in profile)
+    assert sum(s.value for s in profile) >= 2
+
+
+def test_metrics_count_l3_reads_by_family(client, alice):
+    client.get(f"/api/users/{alice.id}/posts")
+    samples = metric_families(client)["feedapp_cache_lookups"].samples
+    assert any(
+        s.labels == {"tier": "L3", "outcome": "reads", "family": "timeline"} and s.value >= 1 for s in samples
+    )
+
+
+def test_metrics_need_no_token(client):
+    assert client.get("/metrics").status_code == 200
