@@ -29,6 +29,15 @@ def on_starting(server):
     _embedded["redis"] = prepare_deployment(server.log)
 
 
+def post_worker_init(worker):
+    """After fork and app load: start this worker's cache tiers, listener and warm-up."""
+    from feedapp.warmup import start_warmup
+
+    res = worker.wsgi.extensions["feedapp"]
+    if res.config.warm_on_start and res.config.cache_mode != "none":
+        start_warmup(res, res.config.warm_users)
+
+
 def on_exit(server):
     redis = _embedded.pop("redis", None)
     if redis is not None:

@@ -64,6 +64,8 @@ class Config:
     lease_ms: int = 2000
     ack_timeout: float = 0.5
     redis_timeout: float = 1.0
+    warm_on_start: bool = True
+    warm_users: int = 50
     key_prefix: str = "feedapp:v1"
 
     @property
@@ -98,6 +100,8 @@ class Config:
             list_cap=_int(env, "LIST_CAP", 200, minimum=10),
             fanout_limit=_int(env, "FANOUT_LIMIT", 1000, minimum=1),
             lease_ms=_int(env, "LEASE_MS", 2000, minimum=10),
+            warm_on_start=_bool(env, "WARM_ON_START", True),
+            warm_users=_int(env, "WARM_USERS", 50),
         )
         return config.with_secret()
 

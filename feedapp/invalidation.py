@@ -134,7 +134,7 @@ class Listener(threading.Thread):
             self._stats.count("listener.subscriptions")
             self._listen(pubsub)
         finally:
-            self._live.clear()
+            self._go_untrusted()
             pubsub.close()
             client.close()
 

@@ -21,6 +21,7 @@ INDEXES = {
     "users": [
         IndexModel([("username_lower", ASCENDING)], unique=True, name="username_unique"),
         IndexModel([("email", ASCENDING)], unique=True, name="email_unique"),
+        IndexModel([("followers_count", DESCENDING)], name="most_followed"),
     ],
     "follows": [
         IndexModel(
@@ -136,6 +137,11 @@ class Repository:
         """Find a user by username or by email (both case-insensitive)."""
         field = "email" if "@" in login else "username_lower"
         return self.db.users.find_one({field: login.lower()})
+
+    def most_followed(self, limit: int) -> list:
+        """Ids of the `limit` users with the most followers."""
+        cursor = self.db.users.find({}, {"_id": 1}).sort([("followers_count", DESCENDING)]).limit(limit)
+        return [doc["_id"] for doc in cursor]
 
     def get_users(self, user_ids) -> dict:
         """Users by id, as {id: doc}; unknown ids are left out."""

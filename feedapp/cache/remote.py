@@ -26,6 +26,16 @@ end
 return 0
 """
 
+# KEYS[1] value, KEYS[2] lease; ARGV[1] token, ARGV[2] lease ms. The value if it is there by
+# now (a fill may have landed since the reader's GET), else the lease if it is free.
+# Returns {1, value} | {2, ""} (lease granted) | {0, ""} (another reader holds it).
+LEASE_IF_MISSING = """
+local v = redis.call('GET', KEYS[1])
+if v then return {1, v} end
+if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return {2, ''} end
+return {0, ''}
+"""
+
 # Insert one entry into sorted (newest first) post lists, where they exist, and cap them.
 # A list value is "<meta>\n<flag><entries>", every entry exactly ARGV[3] bytes, sorted
 # descending; flag "C" means the list holds the whole listing, "P" a prefix of it.
@@ -77,6 +87,7 @@ class RemoteCache:
         self.lease_ms = lease_ms
         self._fill = redis_client.register_script(FILL_IF_LEASED)
         self._insert = redis_client.register_script(INSERT_ENTRY)
+        self._lease = redis_client.register_script(LEASE_IF_MISSING)
 
     def _call(self, operation, *args, **kwargs):
         if not self.breaker.allow():
@@ -96,18 +107,13 @@ class RemoteCache:
     def get_many(self, keys: list) -> list:
         return self._call(self.redis.mget, keys) if keys else []
 
-    def lease(self, key: str) -> str | None:
-        """Take the fill lease of key; its token, or None when another reader holds it."""
-        token = secrets.token_hex(8)
-        granted = self._call(self.redis.set, lease_key(key), token, nx=True, px=self.lease_ms)
-        return token if granted else None
-
-    def fill(self, key: str, token: str, payload: bytes, ttl_ms: int) -> bool:
-        """Store payload if our lease on key still stands (no write came in between)."""
-        return bool(self._call(self._fill, keys=[key, lease_key(key)], args=[token, payload, ttl_ms]))
+    def lease(self, key: str) -> tuple:
+        """After a miss: (None, value) if a fill landed meanwhile, else (token, None) with the
+        key's fill lease, or (None, None) when another reader holds it."""
+        return self.lease_many([key])[key]
 
     def lease_many(self, keys: list) -> dict:
-        """Take the leases of several keys in one round trip: {key: token or None}."""
+        """lease() for several keys in one round trip: {key: (token, value)}."""
         if not keys:
             return {}
         tokens = {key: secrets.token_hex(8) for key in keys}
@@ -115,11 +121,15 @@ class RemoteCache:
         def run():
             with self.redis.pipeline(transaction=False) as pipe:
                 for key, token in tokens.items():
-                    pipe.set(lease_key(key), token, nx=True, px=self.lease_ms)
+                    self._lease(keys=[key, lease_key(key)], args=[token, self.lease_ms], client=pipe)
                 return pipe.execute()
 
-        granted = self._call(run)
-        return {key: (tokens[key] if ok else None) for key, ok in zip(keys, granted)}
+        replies = self._call(run)
+        return {key: _lease_outcome(tokens[key], reply) for key, reply in zip(keys, replies)}
+
+    def fill(self, key: str, token: str, payload: bytes, ttl_ms: int) -> bool:
+        """Store payload if our lease on key still stands (no write came in between)."""
+        return bool(self._call(self._fill, keys=[key, lease_key(key)], args=[token, payload, ttl_ms]))
 
     def fill_many(self, fills: list) -> int:
         """fill() for several (key, token, payload, ttl_ms) in one round trip."""
@@ -163,6 +173,13 @@ class RemoteCache:
         if not flat:
             return 0
         return self._call(self._insert, keys=flat, args=[entry, cap, len(entry)])
+
+
+def _lease_outcome(token, reply) -> tuple:
+    status, value = int(reply[0]), reply[1]
+    if status == 1:
+        return None, value
+    return (token if status == 2 else None), None
 
 
 def _glob_escape(text: str) -> str:

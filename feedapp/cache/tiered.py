@@ -146,7 +146,9 @@ class TieredCache:
                     self.stats.count(f"l2.hits.{family}")
                     return self._decode(codec, raw), "L2"
                 self.stats.count(f"l2.misses.{family}")
-                lease = self.remote.lease(key)
+                lease, raw = self.remote.lease(key)
+                if raw is not None:
+                    return self._decode(codec, raw), "L2"
                 if lease is None:
                     raw = self._await_fill(key)
                     if raw is not None:
@@ -166,18 +168,24 @@ class TieredCache:
         return value, "L3"
 
     def _await_fill(self, key):
-        """Another worker is loading key: poll L2 for its value for a short while."""
-        self.stats.count("l2.lease_waits")
+        """Another worker is loading key: wait briefly for its fill; the bytes or None."""
+        return self._await_fills([key]).get(key)
+
+    def _await_fills(self, keys) -> dict:
+        """Poll L2 for keys other workers are filling, for up to lease_wait: {key: bytes}."""
+        self.stats.count("l2.lease_waits", len(keys))
         deadline = time.monotonic() + self.lease_wait
-        delay = 0.002
-        while time.monotonic() < deadline:
+        delay, found, waiting = 0.002, {}, list(keys)
+        while waiting and time.monotonic() < deadline:
             time.sleep(delay)
-            raw = self.remote.get(key)
-            if raw is not None:
-                return raw
+            for key, raw in zip(waiting, self.remote.get_many(waiting)):
+                if raw is not None:
+                    found[key] = raw
+            waiting = [k for k in waiting if k not in found]
             delay = min(delay * 2, 0.02)
-        self.stats.count("l2.lease_wait_timeouts")
-        return None
+        if waiting:
+            self.stats.count("l2.lease_wait_timeouts", len(waiting))
+        return found
 
     @staticmethod
     def _decode(codec, raw: bytes):
@@ -235,7 +243,14 @@ class TieredCache:
                         found[key] = self._decode(self.policy(self.keys.family(key))[0], raw)
                 still = [k for k in missing if k not in found]
                 self._count_many("l2", missing, still, True)
-                leases = self.remote.lease_many(still)
+                outcomes = self.remote.lease_many(still)
+                leases = {key: token for key, (token, _) in outcomes.items()}
+                landed = {key: raw for key, (_, raw) in outcomes.items() if raw is not None}
+                busy = [k for k in still if leases[k] is None and k not in landed]
+                if busy:  # other workers are loading these: wait for their fills
+                    landed.update(self._await_fills(busy))
+                for key, raw in landed.items():
+                    found[key] = self._decode(self.policy(self.keys.family(key))[0], raw)
             except L2Unavailable:
                 self.stats.count("l2.unavailable")
         todo = [k for k in missing if k not in found]

@@ -17,8 +17,8 @@ def entry(ms, n):
 
 
 def test_fill_lands_while_the_lease_stands(remote, redis_client):
-    token = remote.lease("k")
-    assert token and remote.lease("k") is None  # a second reader does not get it
+    token, _ = remote.lease("k")
+    assert token and remote.lease("k") == (None, None)  # a second reader does not get it
     assert remote.fill("k", token, b"v", 10_000)
     assert remote.get("k") == b"v"
     assert 0 < redis_client.pttl("k") <= 10_000
@@ -26,24 +26,30 @@ def test_fill_lands_while_the_lease_stands(remote, redis_client):
 
 
 def test_invalidation_between_lease_and_fill_drops_the_fill(remote):
-    token = remote.lease("k")  # reader misses and starts loading the old value
+    token, _ = remote.lease("k")  # reader misses and starts loading the old value
     remote.delete(["k"])  # a write commits and invalidates
     assert remote.fill("k", token, b"old", 10_000) is False
     assert remote.get("k") is None
 
 
 def test_a_new_lease_after_invalidation_wins_over_the_old_one(remote):
-    old = remote.lease("k")
+    old, _ = remote.lease("k")
     remote.delete(["k"])
-    new = remote.lease("k")
+    new, _ = remote.lease("k")
     assert new and new != old
     assert not remote.fill("k", old, b"old", 10_000)
     assert remote.fill("k", new, b"new", 10_000)
     assert remote.get("k") == b"new"
 
 
+def test_a_fill_that_landed_after_the_miss_is_returned_instead_of_a_lease(remote):
+    token, _ = remote.lease("k")
+    remote.fill("k", token, b"v", 10_000)
+    assert remote.lease("k") == (None, b"v")  # the reader's GET missed just before the fill
+
+
 def test_lease_many_and_fill_many(remote):
-    leases = remote.lease_many(["a", "b"])
+    leases = {k: token for k, (token, _) in remote.lease_many(["a", "b"]).items()}
     assert all(leases.values())
     remote.delete(["b"])
     assert remote.fill_many([("a", leases["a"], b"1", 5000), ("b", leases["b"], b"2", 5000)]) == 1
@@ -65,7 +71,7 @@ def test_insert_entry_keeps_order_caps_and_skips_absent_lists(remote, redis_clie
 
 
 def test_insert_entry_deletes_leases_so_a_racing_fill_is_dropped(remote):
-    token = remote.lease("feed")  # a reader is building the list from the store
+    token, _ = remote.lease("feed")  # a reader is building the list from the store
     remote.insert_entry(["feed"], entry(1, 1), cap=10)  # a post is written through
     assert not remote.fill("feed", token, b"\nC", 10_000)
 

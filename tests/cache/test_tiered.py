@@ -1,0 +1,217 @@
+"""The cascade against a real redis-server: two "workers" (each its own L1, listener and
+publisher) sharing one Redis, as two gunicorn workers would.
+
+The stale-fill races pause a reader inside its load while another worker writes and
+invalidates; afterwards every tier must agree with the store (rule 4).
+"""
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import redis as redis_lib
+
+from feedapp.cache.keys import Keys
+from feedapp.cache.local import MISSING, LocalCache
+from feedapp.cache.policy import make_policy
+from feedapp.cache.remote import RemoteCache
+from feedapp.cache.tiered import TieredCache, tiers
+from feedapp.config import Config
+from feedapp.invalidation import Listener, Publisher
+from feedapp.stats import Stats
+
+KEYS = Keys("t:v1")
+KEY = KEYS.profile("42")
+
+
+def make_worker(url, name, lease_wait=0.5, offline=None):
+    """offline: an Event that, while set, makes the listener's reconnects fail."""
+    client = redis_lib.Redis.from_url(url, socket_timeout=1)
+    stats = Stats(lambda: client, KEYS)
+    local = LocalCache(100, lambda key: 60)
+    offline = offline or threading.Event()
+
+    def connect():
+        if offline.is_set():
+            raise redis_lib.ConnectionError("test: subscriber cut off")
+        return redis_lib.Redis.from_url(url, socket_timeout=1)
+
+    listener = Listener(connect, KEYS.channel, KEYS.ack_prefix,
+                        local, stats, health_interval=0.2, health_timeout=0.5, ack_client=client)
+    listener.start()
+    assert listener.wait_live(5)
+    publisher = Publisher(client, KEYS.channel, KEYS.ack_prefix, name, stats, ack_timeout=1.0)
+    return TieredCache(keys=KEYS, stats=stats, policy=make_policy(Config(explore_ttl=120)), local=local,
+                       remote=RemoteCache(client), publisher=publisher, listener=listener, lease_wait=lease_wait)
+
+
+@pytest.fixture
+def pair(redis_server, redis_client):
+    a, b = make_worker(redis_server.url, "a"), make_worker(redis_server.url, "b")
+    yield a, b
+    for worker in (a, b):
+        worker.listener.stop()
+
+
+class Store:
+    """The truth, with a loader that can be paused inside its read."""
+
+    def __init__(self, value):
+        self.value = value
+        self.reads = 0
+        self.inside = threading.Event()
+        self.release = threading.Event()
+        self.release.set()
+
+    def loader(self):
+        self.reads += 1
+        value = self.value  # read the store...
+        self.inside.set()
+        assert self.release.wait(5)  # ...and stall before returning it
+        return value
+
+    def write(self, value, cache):
+        self.value = value
+        cache.invalidate(keys=[KEY])
+
+
+def read(cache, store):
+    tiers.reset()
+    value = cache.get_or_load(KEY, store.loader)
+    return value, tiers.deepest()
+
+
+def test_read_cascade_fills_upward(pair):
+    a, b = pair
+    store = Store({"name": "v1"})
+    assert read(a, store) == ({"name": "v1"}, "L3")
+    assert read(a, store) == ({"name": "v1"}, "L1")
+    assert read(b, store) == ({"name": "v1"}, "L2")
+    assert read(b, store) == ({"name": "v1"}, "L1")
+    assert store.reads == 1
+
+
+def test_stale_fill_race_in_l2_and_l1(pair, redis_client):
+    a, b = pair
+    store = Store({"name": "old"})
+    store.release.clear()
+    reader = ThreadPoolExecutor(1).submit(read, a, store)
+    assert store.inside.wait(5)  # a has read "old" from the store and holds the lease
+    store.write({"name": "new"}, b)  # b writes and invalidates while a is paused
+    store.release.set()
+    assert reader.result(5)[0] == {"name": "old"}  # a's own request saw the older value...
+    assert redis_client.get(KEY) is None  # ...but its fill did not land in L2
+    assert a.local.get(KEY) is MISSING  # nor in its L1
+    assert read(a, store)[0] == {"name": "new"}
+    assert read(b, store)[0] == {"name": "new"}
+    assert read(a, store) == ({"name": "new"}, "L1")
+
+
+def test_stale_fill_race_from_l2_into_l1(pair):
+    """A reader that got the old value from L2 must not put it in L1 after an invalidation."""
+    a, b = pair
+    store = Store({"name": "old"})
+    read(b, store)  # "old" is in L2
+    got_it, go_on = threading.Event(), threading.Event()
+    real_get = a.remote.get
+
+    def slow_get(key):
+        raw = real_get(key)
+        got_it.set()
+        assert go_on.wait(5)
+        return raw
+
+    a.remote.get = slow_get
+    reader = ThreadPoolExecutor(1).submit(read, a, store)
+    assert got_it.wait(5)
+    store.write({"name": "new"}, b)  # returns once a's listener has evicted (and acked)
+    go_on.set()
+    assert reader.result(5) == ({"name": "old"}, "L2")
+    a.remote.get = real_get
+    assert a.local.get(KEY) is MISSING
+    assert read(a, store)[0] == {"name": "new"}
+
+
+def test_writer_sees_its_own_write_at_once(pair):
+    a, _ = pair
+    store = Store({"name": "old"})
+    read(a, store)
+    read(a, store)
+    store.write({"name": "new"}, a)
+    assert read(a, store) == ({"name": "new"}, "L3")
+
+
+def test_single_flight_one_load_for_concurrent_misses_and_nothing_left_behind(pair):
+    a, _ = pair
+    store = Store({"name": "v"})
+    store.release.clear()
+    with ThreadPoolExecutor(20) as pool:
+        futures = [pool.submit(read, a, store) for _ in range(20)]
+        assert store.inside.wait(5)
+        time.sleep(0.1)  # let the others pile up behind the leader
+        store.release.set()
+        results = [f.result(5) for f in futures]
+    assert store.reads == 1
+    assert all(value == {"name": "v"} for value, _ in results)
+    assert a._flights == {} and a.local._pending == {}
+
+
+def test_another_workers_lease_makes_a_reader_wait_for_its_fill(pair):
+    a, b = pair
+    store = Store({"name": "v"})
+    store.release.clear()
+    leader = ThreadPoolExecutor(1).submit(read, a, store)
+    assert store.inside.wait(5)
+    follower = ThreadPoolExecutor(1).submit(read, b, store)
+    time.sleep(0.05)
+    store.release.set()
+    assert leader.result(5) == ({"name": "v"}, "L3")
+    assert follower.result(5) == ({"name": "v"}, "L2")
+    assert store.reads == 1
+    assert b.stats._pending["l2.lease_waits"] == 1
+
+
+def test_absent_documents_are_cached_briefly(pair, redis_client):
+    a, b = pair
+    store = Store(None)
+    assert read(a, store) == (None, "L3")
+    assert read(a, store) == (None, "L1")
+    assert read(b, store) == (None, "L2")
+    assert store.reads == 1
+    assert 0 < redis_client.pttl(KEY) <= 10_000
+
+
+def test_l1_is_cleared_and_bypassed_while_the_listener_is_down(redis_server, redis_client):
+    offline = threading.Event()
+    a = make_worker(redis_server.url, "a", offline=offline)
+    try:
+        store = Store({"name": "v"})
+        read(a, store)
+        assert read(a, store)[1] == "L1"
+        offline.set()
+        redis_client.client_kill_filter(_type="pubsub")
+        deadline = time.monotonic() + 5
+        while a.listener.live and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert not a.listener.live and a.local.get(KEY) is MISSING
+        for _ in range(3):  # nothing is served from, or stored in, L1 meanwhile
+            assert read(a, store) == ({"name": "v"}, "L2")
+        assert len(a.local) == 0
+        offline.clear()
+        assert a.listener.wait_live(5) and a.listener.is_alive()
+        read(a, store)
+        assert read(a, store)[1] == "L1"
+    finally:
+        a.listener.stop()
+
+
+def test_redis_down_reads_fall_through_and_writes_still_succeed(redis_server):
+    dead = f"unix://{redis_server.socket_path}.gone"
+    cache = TieredCache(keys=KEYS, stats=Stats(lambda: None, KEYS), policy=make_policy(Config()),
+                        local=None, remote=RemoteCache(redis_lib.Redis.from_url(dead, socket_timeout=0.2)))
+    store = Store({"name": "v"})
+    started = time.monotonic()
+    for _ in range(20):
+        assert read(cache, store) == ({"name": "v"}, "L3")
+    store.write({"name": "w"}, cache)  # no exception
+    assert time.monotonic() - started < 2  # the breaker kept us from waiting on Redis each time
