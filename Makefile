@@ -8,7 +8,7 @@ PORT ?= 8000
 WORKERS ?= 4
 STAMP := $(VENV)/.installed
 
-.PHONY: run test venv clean
+.PHONY: run test bench venv clean
 
 venv: $(STAMP)
 
@@ -22,6 +22,9 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.micro
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
