@@ -25,6 +25,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.micro
+	$(BIN)/python -m bench.postlist_choice
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
