@@ -38,10 +38,15 @@ class LocalCache:
                 return MISSING
 
     def begin(self, key) -> object:
-        """Start a fill of key; returns the token `fill` needs."""
-        token = object()
+        """Start a fill of key; returns the token `fill` needs.
+
+        Fills of one key begun with no eviction in between share one token, so a token also
+        tells whether two loads began on the same side of the key's last eviction.
+        """
         with self._lock:
-            self._pending[key] = token
+            token = self._pending.get(key)
+            if token is None:
+                token = self._pending[key] = object()
         return token
 
     def fill(self, key, token, value) -> bool:

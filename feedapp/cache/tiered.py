@@ -107,7 +107,8 @@ class TieredCache:
             self.stats.count(f"l1.misses.{family}")
             token = self.local.begin(key)
         try:
-            value, tier = self._single_flight(key, lambda: self._below_l1(key, family, loader))
+            value, tier = self._single_flight(key, token if use_l1 else None,
+                                              lambda: self._below_l1(key, family, loader))
             if use_l1:
                 self.local.fill(key, token, ABSENT if value is None else value)
         finally:
@@ -116,12 +117,15 @@ class TieredCache:
         tiers.note(tier)
         return value
 
-    def _single_flight(self, key, load):
+    def _single_flight(self, key, token, load):
         with self._flights_lock:
             flight = self._flights.get(key)
-            leader = flight is None
+            # A load begun before an eviction of key (a write) may bring the old value: join
+            # only one begun under our own L1 token, i.e. with no eviction in between.
+            leader = flight is None or flight.token is not token
             if leader:
                 flight = self._flights[key] = Future()
+                flight.token = token
         if not leader:
             self.stats.count("singleflight.shared")
             return flight.result()
@@ -134,7 +138,8 @@ class TieredCache:
             raise
         finally:
             with self._flights_lock:
-                del self._flights[key]
+                if self._flights.get(key) is flight:
+                    del self._flights[key]
 
     def _below_l1(self, key, family, loader):
         codec, _, l2_ttl, absent_ttl = self.policy(family)
@@ -309,6 +314,9 @@ class TieredCache:
         return updated
 
     def _evict_everywhere(self, keys, prefixes):
+        with self._flights_lock:  # loads begun before this write must not be joined after it
+            for key in keys:
+                self._flights.pop(key, None)
         if self.local is not None:
             self.local.evict(keys, prefixes)
         if self.publisher is not None and (keys or prefixes):
