@@ -7,6 +7,7 @@ The `{...}` part is a Redis Cluster hash tag: a value and its lease always share
 Every part that comes from a client is validated (ids) or normalized and hashed (filters)
 before it gets here.
 """
+import functools
 import hashlib
 import json
 
@@ -49,11 +50,7 @@ class Keys:
 
     def family(self, key: str) -> str:
         """The key family of a cache key ("profile", "feed", ...), "auth", or "other"."""
-        if key.startswith(self.cache_root):
-            return key[len(self.cache_root):].split(":", 1)[0]
-        if key.startswith(self.auth_root):
-            return "auth"
-        return "other"
+        return _family(self.cache_root, self.auth_root, key)
 
     # --- auth state ----------------------------------------------------------------------
     def session(self, session_id: str) -> str:
@@ -65,6 +62,15 @@ class Keys:
     # --- operations ----------------------------------------------------------------------
     def stats(self) -> str:
         return f"{self.prefix}:stats"
+
+
+@functools.lru_cache(maxsize=16384)  # on every L1 hit: a bounded memo beats re-parsing
+def _family(cache_root: str, auth_root: str, key: str) -> str:
+    if key.startswith(cache_root):
+        return key[len(cache_root):].split(":", 1)[0]
+    if key.startswith(auth_root):
+        return "auth"
+    return "other"
 
 
 def digest(value) -> str:

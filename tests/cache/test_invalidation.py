@@ -61,7 +61,7 @@ def test_publish_returns_after_every_worker_evicted(workers):
     for worker in workers:  # no waiting: the acknowledgement means it is done
         assert worker.local.get("profile:1") is MISSING
         assert worker.local.get("feed:1:a") is MISSING
-    assert workers[0].stats._pending["invalidations.acknowledged"] == 3
+    assert workers[0].stats.pending()["invalidations.acknowledged"] == 3
 
 
 def test_ack_timeout_is_counted_when_a_receiver_does_not_answer(workers, redis_server):
@@ -72,7 +72,7 @@ def test_ack_timeout_is_counted_when_a_receiver_does_not_answer(workers, redis_s
         started = time.monotonic()
         assert workers[0].publisher.publish(["k"]) is False
         assert time.monotonic() - started < 1.5
-        assert workers[0].stats._pending["invalidations.ack_timeouts"] == 1
+        assert workers[0].stats.pending()["invalidations.ack_timeouts"] == 1
     finally:
         silent.close()
 

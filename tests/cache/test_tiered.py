@@ -168,7 +168,7 @@ def test_another_workers_lease_makes_a_reader_wait_for_its_fill(pair):
     assert leader.result(5) == ({"name": "v"}, "L3")
     assert follower.result(5) == ({"name": "v"}, "L2")
     assert store.reads == 1
-    assert b.stats._pending["l2.lease_waits"] == 1
+    assert b.stats.pending()["l2.lease_waits"] == 1
 
 
 def test_absent_documents_are_cached_briefly(pair, redis_client):
