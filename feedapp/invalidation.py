@@ -92,6 +92,7 @@ class Listener(threading.Thread):
         self._last_seq = OrderedDict()
         self._live = threading.Event()
         self.reconnects = 0
+        self.on_subscribed = lambda: None  # e.g. retry invalidations that failed meanwhile
 
     @property
     def live(self) -> bool:
@@ -107,11 +108,13 @@ class Listener(threading.Thread):
     def run(self):
         failures = 0
         while not self._stopping.is_set():
+            sessions = self.reconnects
             try:
                 self._session()
                 failures = 0
             except Exception as err:  # noqa: BLE001 - the listener must never die
-                failures += 1
+                # Back off on repeated failures to connect, not after a session that worked.
+                failures = 1 if self.reconnects > sessions else failures + 1
                 log.warning("invalidation listener lost its subscription (%r); L1 cleared, reconnecting", err)
             finally:
                 self._go_untrusted()
@@ -132,11 +135,19 @@ class Listener(threading.Thread):
             self._live.set()
             self.reconnects += 1
             self._stats.count("listener.subscriptions")
+            self._safely(self.on_subscribed)
             self._listen(pubsub)
         finally:
             self._go_untrusted()
             pubsub.close()
             client.close()
+
+    @staticmethod
+    def _safely(callback):
+        try:
+            callback()
+        except Exception as err:  # noqa: BLE001 - a hook must not take the listener down
+            log.warning("listener hook failed: %r", err)
 
     def _await_subscribed(self, pubsub):
         deadline = time.monotonic() + self._health_timeout
@@ -156,6 +167,9 @@ class Listener(threading.Thread):
                 last_heard, ping_sent = now, None
                 if message["type"] == "message":
                     self._apply(message["data"])
+                elif message["type"] == "subscribe":
+                    # The client reconnected and resubscribed by itself: messages may be lost.
+                    raise ConnectionError("subscription was silently renewed")
             elif ping_sent is None and now - last_heard >= self._health_interval:
                 pubsub.ping()
                 ping_sent = now

@@ -10,6 +10,8 @@ import os
 import threading
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from . import store
 from .auth import TokenService
@@ -29,10 +31,10 @@ from .stats import Flusher, Stats
 log = logging.getLogger(__name__)
 
 
-def redis_client(url: str, timeout: float = 1.0) -> redis.Redis:
+def redis_client(url: str, timeout: float = 1.0, **options) -> redis.Redis:
     """A Redis client whose calls fail fast instead of hanging on a dead server."""
     return redis.Redis.from_url(
-        url, socket_timeout=timeout, socket_connect_timeout=timeout, health_check_interval=30
+        url, socket_timeout=timeout, socket_connect_timeout=timeout, health_check_interval=30, **options
     )
 
 
@@ -159,11 +161,15 @@ class Resources:
         if mode == "tiered":
             local = LocalCache(self.config.l1_maxsize, lambda key: self.policy.l1_ttl(self.keys.family(key)))
             listener = Listener(
-                lambda: redis_client(self._redis_url(), self.config.redis_timeout),
+                # No silent retries: a broken subscription must surface so L1 gets cleared.
+                lambda: redis_client(self._redis_url(), self.config.redis_timeout, retry=Retry(NoBackoff(), 0)),
                 self.keys.channel, self.keys.ack_prefix, local, self.stats, ack_client=self.redis,
             )
             listener.start()
             listener.wait_live(1.0)  # usually ~1 ms; L1 is simply bypassed until it is live
             self.stats.gauges = lambda: {"l1.size": len(local), "l1.maxsize": local.maxsize}
-        return TieredCache(keys=self.keys, stats=self.stats, policy=self.policy, local=local,
-                           remote=remote, publisher=publisher, listener=listener)
+        cache = TieredCache(keys=self.keys, stats=self.stats, policy=self.policy, local=local,
+                            remote=remote, publisher=publisher, listener=listener)
+        if listener is not None:
+            listener.on_subscribed = cache.retry_unapplied
+        return cache

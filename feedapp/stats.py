@@ -24,7 +24,8 @@ class Stats:
         self._keys = keys
         self._lock = threading.Lock()
         self._local = threading.local()
-        self._threads = []  # every thread's counts (threads of a gthread worker live on)
+        self._threads = []  # (thread, its counts); a finished thread's counts move to _done
+        self._done = Counter()
         self._sent = Counter()
         self._flush_lock = threading.Lock()
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
@@ -36,14 +37,21 @@ class Stats:
         except AttributeError:
             counts = self._local.counts = {}
             with self._lock:
-                self._threads.append(counts)
+                self._threads.append((threading.current_thread(), counts))
         counts[name] = counts.get(name, 0) + amount  # only this thread writes this dict
 
     def counted(self) -> Counter:
         """Everything this worker counted so far."""
-        total = Counter()
         with self._lock:
-            for counts in self._threads:
+            live = []
+            for thread, counts in self._threads:
+                if thread.is_alive():
+                    live.append((thread, counts))
+                else:  # it will count no more: fold it in, so dead threads leave nothing behind
+                    self._done.update(counts)
+            self._threads = live
+            total = Counter(self._done)
+            for _, counts in live:
                 total.update(counts.copy())  # copy() is atomic under the GIL
         return total
 

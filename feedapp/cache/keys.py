@@ -37,15 +37,15 @@ class Keys:
         """The newest posts of user_id (a post list)."""
         return f"{self.cache_root}timeline:{{{user_id}}}"
 
-    def feed(self, user_id, epoch: int) -> str:
-        """The newest posts of user_id's home feed (a post list) under fan-out epoch `epoch`."""
-        return f"{self.cache_root}feed:{{{user_id}}}:{epoch}"
+    def feed(self, user_id) -> str:
+        """The newest posts of user_id's home feed (a post list)."""
+        return f"{self.cache_root}feed:{{{user_id}}}"
 
     def explore(self, filters: dict, generation: int) -> str:
         return f"{self.cache_root}explore:{{{generation}:{digest(filters)}}}"
 
     def meta(self, name: str) -> str:
-        """Deployment-wide counters that keys depend on (fan-out epoch, explore generation)."""
+        """Deployment-wide counters that keys depend on (the explore generation)."""
         return f"{self.cache_root}meta:{{{name}}}"
 
     def family(self, key: str) -> str:

@@ -36,6 +36,12 @@ if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return {2, ''} 
 return {0, ''}
 """
 
+# KEYS[1] lease; ARGV[1] token: delete the lease only if it is still ours.
+RELEASE_LEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
 # Insert one entry into sorted (newest first) post lists, where they exist, and cap them.
 # A list value is "<meta>\n<flag><entries>", every entry exactly ARGV[3] bytes, sorted
 # descending; flag "C" means the list holds the whole listing, "P" a prefix of it.
@@ -88,9 +94,12 @@ class RemoteCache:
         self._fill = redis_client.register_script(FILL_IF_LEASED)
         self._insert = redis_client.register_script(INSERT_ENTRY)
         self._lease = redis_client.register_script(LEASE_IF_MISSING)
+        self._release = redis_client.register_script(RELEASE_LEASE)
 
-    def _call(self, operation, *args, **kwargs):
-        if not self.breaker.allow():
+    def _call(self, operation, *args, always=False, **kwargs):
+        """Run operation on Redis through the breaker. `always`: try even while it is open
+        (invalidations: skipping one would leave stale data for every worker)."""
+        if not always and not self.breaker.allow():
             raise L2Unavailable("circuit open")
         try:
             result = operation(*args, **kwargs)
@@ -151,7 +160,7 @@ class RemoteCache:
                 pipe.delete(*keys)
                 pipe.delete(*[lease_key(k) for k in keys])
                 return pipe.execute()[0]
-        return self._call(run)
+        return self._call(run, always=True)
 
     def delete_prefix(self, prefix: str, batch: int = 500) -> int:
         """Delete every key under prefix (SCAN; for the rare admin invalidation only)."""
@@ -165,14 +174,23 @@ class RemoteCache:
             if chunk:
                 deleted += self.redis.delete(*chunk)
             return deleted
-        return self._call(run)
+        return self._call(run, always=True)
 
     def insert_entry(self, keys, entry: str, cap: int) -> int:
         """Write an entry through to the cached post lists among keys (see INSERT_ENTRY)."""
         flat = [k for key in keys for k in (key, lease_key(key))]
         if not flat:
             return 0
-        return self._call(self._insert, keys=flat, args=[entry, cap, len(entry)])
+        return self._call(self._insert, keys=flat, args=[entry, cap, len(entry)], always=True)
+
+    def release(self, leases: dict):
+        """Give back leases ({key: token}) whose load failed, so others need not wait."""
+        def run():
+            with self.redis.pipeline(transaction=False) as pipe:
+                for key, token in leases.items():
+                    self._release(keys=[lease_key(key)], args=[token], client=pipe)
+                return pipe.execute()
+        self._call(run)
 
 
 def _lease_outcome(token, reply) -> tuple:

@@ -25,6 +25,7 @@ from .remote import L2Unavailable
 TIER_ORDER = {"L1": 1, "L2": 2, "L3": 3}
 ABSENT = object()  # L1's marker for "the store has no such document"
 ABSENT_BYTES = b""  # L2's marker: no encoded value is empty
+MAX_UNAPPLIED = 10_000
 _deepest: ContextVar[str | None] = ContextVar("deepest_tier", default=None)
 
 
@@ -88,6 +89,8 @@ class TieredCache:
         self.lease_wait = lease_wait
         self._flights = {}
         self._flights_lock = threading.Lock()
+        self._unapplied_keys, self._unapplied_prefixes = set(), set()
+        self._unapplied_lock = threading.Lock()
 
     # --- reads ------------------------------------------------------------------------------
 
@@ -118,6 +121,8 @@ class TieredCache:
         return value
 
     def _single_flight(self, key, token, load):
+        if token is None:  # no L1 token to tell old loads from new: let the L2 lease dedupe
+            return load()
         with self._flights_lock:
             flight = self._flights.get(key)
             # A load begun before an eviction of key (a write) may bring the old value: join
@@ -142,39 +147,73 @@ class TieredCache:
                     del self._flights[key]
 
     def _below_l1(self, key, family, loader):
-        codec, _, l2_ttl, absent_ttl = self.policy(family)
-        lease = None
-        if self.remote is not None:
-            try:
-                raw = self.remote.get(key)
-                if raw is not None:
-                    self.stats.count(f"l2.hits.{family}")
-                    return self._decode(codec, raw), "L2"
-                self.stats.count(f"l2.misses.{family}")
-                lease, raw = self.remote.lease(key)
-                if raw is not None:
-                    return self._decode(codec, raw), "L2"
-                if lease is None:
-                    raw = self._await_fill(key)
-                    if raw is not None:
-                        self.stats.count(f"l2.hits.{family}")
-                        return self._decode(codec, raw), "L2"
-            except L2Unavailable:
-                self.stats.count("l2.unavailable")
-        value = loader()
-        self.stats.count(f"l3.reads.{family}")
-        if lease is not None:
-            payload = ABSENT_BYTES if value is None else codec.encode(value)
-            ttl = absent_ttl if value is None else l2_ttl
-            try:
-                self.remote.fill(key, lease, payload, int(ttl * 1000))
-            except L2Unavailable:
-                pass
+        found, leases = self._from_l2([key])
+        if key in found:
+            return found[key], "L2"
+        value = self._load_and_fill({key: None}, leases, lambda _: {None: loader()})[key]
         return value, "L3"
 
-    def _await_fill(self, key):
-        """Another worker is loading key: wait briefly for its fill; the bytes or None."""
-        return self._await_fills([key]).get(key)
+    def _from_l2(self, keys) -> tuple:
+        """Look keys up in L2: ({key: value} found, {key: lease token} for those we must load).
+
+        A key that misses gets its lease unless another reader holds it; then we wait briefly
+        for that reader's fill. Each key is counted once, as an L2 hit or an L2 miss.
+        """
+        found, leases = {}, {}
+        if self.remote is None:
+            return found, leases
+        self.retry_unapplied()
+        try:
+            raws = dict(zip(keys, self.remote.get_many(keys)))
+            missing = [k for k in keys if raws[k] is None]
+            for key, (token, raw) in self.remote.lease_many(missing).items():
+                leases[key] = token
+                raws[key] = raw
+            busy = [k for k in missing if leases[k] is None and raws[k] is None]
+            if busy:  # other workers are loading these: wait for their fills
+                raws.update(self._await_fills(busy))
+        except L2Unavailable:
+            self.stats.count("l2.unavailable", len(keys))
+            return {}, {}
+        for key in keys:
+            value = self._decode(key, raws.get(key))
+            if value is MISSING:
+                self.stats.count(f"l2.misses.{self.keys.family(key)}")
+            else:
+                self.stats.count(f"l2.hits.{self.keys.family(key)}")
+                found[key] = value
+        return found, {k: t for k, t in leases.items() if t is not None}
+
+    def _load_and_fill(self, keys: dict, leases: dict, loader) -> dict:
+        """Load keys ({key: ident}) from the store; fill L2 where we hold the lease."""
+        try:
+            values = loader(list(keys.values()))
+        except BaseException:
+            self._release(leases)
+            raise
+        result, fills = {}, []
+        for key, ident in keys.items():
+            value = result[key] = values.get(ident)
+            family = self.keys.family(key)
+            self.stats.count(f"l3.reads.{family}")
+            if key in leases:
+                codec, _, l2_ttl, absent_ttl = self.policy(family)
+                payload = ABSENT_BYTES if value is None else codec.encode(value)
+                ttl = absent_ttl if value is None else l2_ttl
+                fills.append((key, leases[key], payload, int(ttl * 1000)))
+        if fills:
+            try:
+                self.remote.fill_many(fills)
+            except L2Unavailable:
+                pass
+        return result
+
+    def _release(self, leases):
+        if leases:
+            try:
+                self.remote.release(leases)
+            except L2Unavailable:
+                pass  # they expire after lease_ms
 
     def _await_fills(self, keys) -> dict:
         """Poll L2 for keys other workers are filling, for up to lease_wait: {key: bytes}."""
@@ -192,9 +231,17 @@ class TieredCache:
             self.stats.count("l2.lease_wait_timeouts", len(waiting))
         return found
 
-    @staticmethod
-    def _decode(codec, raw: bytes):
-        return None if raw == ABSENT_BYTES else codec.decode(raw)
+    def _decode(self, key, raw):
+        """The value stored in L2, None for "absent", MISSING for nothing (or unreadable)."""
+        if raw is None:
+            return MISSING
+        if raw == ABSENT_BYTES:
+            return None
+        try:
+            return self.policy(self.keys.family(key))[0].decode(raw)
+        except Exception:  # noqa: BLE001 - an old or damaged entry is a miss, not a 500
+            self.stats.count("l2.undecodable")
+            return MISSING
 
     def get_many_or_load(self, keys: dict, loader):
         """Values for several keys ({key: ident}); loader(idents) -> {ident: value}.
@@ -204,23 +251,26 @@ class TieredCache:
         """
         result, tokens, missing = {}, {}, []
         use_l1 = self._l1_trusted()
-        deepest = "L1"
         for key in keys:
             value = self.local.get(key) if use_l1 else MISSING
             if value is MISSING:
                 missing.append(key)
                 if use_l1:
+                    self.stats.count(f"l1.misses.{self.keys.family(key)}")
                     tokens[key] = self.local.begin(key)
             else:
+                self.stats.count(f"l1.hits.{self.keys.family(key)}")
                 result[key] = None if value is ABSENT else value
-        self._count_many("l1", keys, missing, use_l1)
+        deepest = "L1"
         try:
             if missing:
                 deepest = "L2"
-                loaded, loaded_from_store = self._many_below_l1(missing, keys, loader)
-                if loaded_from_store:
+                found, leases = self._from_l2(missing)
+                todo = {k: keys[k] for k in missing if k not in found}
+                if todo:
                     deepest = "L3"
-                for key, value in loaded.items():
+                    found.update(self._load_and_fill(todo, leases, loader))
+                for key, value in found.items():
                     result[key] = value
                     if key in tokens:
                         self.local.fill(key, tokens[key], ABSENT if value is None else value)
@@ -230,55 +280,11 @@ class TieredCache:
         tiers.note(deepest)
         return result
 
-    def _count_many(self, tier, keys, missing, used):
-        if not used:
-            return
-        missing_set = set(missing)
-        for key in keys:
-            family = self.keys.family(key)
-            self.stats.count(f"{tier}.{'misses' if key in missing_set else 'hits'}.{family}")
-
-    def _many_below_l1(self, missing, keys, loader):
-        found, leases = {}, {}
-        if self.remote is not None:
-            try:
-                raws = self.remote.get_many(missing)
-                for key, raw in zip(missing, raws):
-                    if raw is not None:
-                        found[key] = self._decode(self.policy(self.keys.family(key))[0], raw)
-                still = [k for k in missing if k not in found]
-                self._count_many("l2", missing, still, True)
-                outcomes = self.remote.lease_many(still)
-                leases = {key: token for key, (token, _) in outcomes.items()}
-                landed = {key: raw for key, (_, raw) in outcomes.items() if raw is not None}
-                busy = [k for k in still if leases[k] is None and k not in landed]
-                if busy:  # other workers are loading these: wait for their fills
-                    landed.update(self._await_fills(busy))
-                for key, raw in landed.items():
-                    found[key] = self._decode(self.policy(self.keys.family(key))[0], raw)
-            except L2Unavailable:
-                self.stats.count("l2.unavailable")
-        todo = [k for k in missing if k not in found]
-        if not todo:
-            return found, False
-        values = loader([keys[k] for k in todo])
-        fills = []
-        for key in todo:
-            value = values.get(keys[key])
-            found[key] = value
-            self.stats.count(f"l3.reads.{self.keys.family(key)}")
-            if leases.get(key):
-                codec, _, l2_ttl, absent_ttl = self.policy(self.keys.family(key))
-                payload = ABSENT_BYTES if value is None else codec.encode(value)
-                fills.append((key, leases[key], payload, int((absent_ttl if value is None else l2_ttl) * 1000)))
-        if fills:
-            try:
-                self.remote.fill_many(fills)
-            except L2Unavailable:
-                pass
-        return found, True
-
     # --- writes -----------------------------------------------------------------------------
+    # An L2 invalidation is always attempted, even while the breaker keeps reads away from
+    # Redis: skipping it would leave the old value there for every worker to read. When it
+    # fails anyway, its keys are kept and deleted before this worker's next L2 read and when
+    # its listener is subscribed again (issue: a durable outbox for long outages).
 
     def invalidate(self, keys=(), prefixes=()) -> int:
         """Evict keys (and keys under prefixes) from L2, this worker's L1 and every other
@@ -294,7 +300,7 @@ class TieredCache:
                 for prefix in prefixes:
                     deleted += self.remote.delete_prefix(prefix)
             except L2Unavailable:
-                self.stats.count("l2.invalidation_failures")
+                self._remember_unapplied(keys, prefixes)
         self._evict_everywhere(keys, prefixes)
         return deleted
 
@@ -309,9 +315,37 @@ class TieredCache:
                     updated += self.remote.insert_entry(list_keys[start:start + 500], entry, cap)
                 self.remote.delete(others)
             except L2Unavailable:
-                self.stats.count("l2.invalidation_failures")
+                self._remember_unapplied(list_keys + others, [])
         self._evict_everywhere(list_keys + others, [])
         return updated
+
+    def _remember_unapplied(self, keys, prefixes):
+        self.stats.count("l2.invalidation_failures")
+        with self._unapplied_lock:
+            self._unapplied_keys.update(keys)
+            self._unapplied_prefixes.update(prefixes)
+            if len(self._unapplied_keys) > MAX_UNAPPLIED:  # too many to track: drop the cache area
+                self._unapplied_keys.clear()
+                self._unapplied_prefixes = {self.keys.cache_root}
+
+    def retry_unapplied(self):
+        """Apply invalidations that failed earlier (called before L2 reads and on resubscribe)."""
+        if not (self._unapplied_keys or self._unapplied_prefixes) or self.remote.breaker.is_open:
+            return
+        with self._unapplied_lock:
+            keys, self._unapplied_keys = list(self._unapplied_keys), set()
+            prefixes, self._unapplied_prefixes = list(self._unapplied_prefixes), set()
+        try:
+            self.remote.delete(keys)
+            for prefix in prefixes:
+                self.remote.delete_prefix(prefix)
+        except L2Unavailable:
+            with self._unapplied_lock:
+                self._unapplied_keys.update(keys)
+                self._unapplied_prefixes.update(prefixes)
+            return
+        self.stats.count("l2.invalidations_retried", len(keys) + len(prefixes))
+        self._evict_everywhere(keys, prefixes)  # others may have refilled L1 from the old L2
 
     def _evict_everywhere(self, keys, prefixes):
         with self._flights_lock:  # loads begun before this write must not be joined after it

@@ -8,15 +8,13 @@ read time. Merging was chosen over invalidating because invalidating N feeds is 
 write as updating them, and every follower would then pay a full rebuild from MongoDB; merging
 costs a reader one L1 lookup per followed pull author (few users follow many of them).
 
-Each cached feed records the pull authors it merges, and its key carries the deployment-wide
-fan-out *epoch*. Moving an author to pull goes through a middle state so that no post can
-fall between the two models:
-1. mode "both": the author's posts are pushed AND feeds built from now on merge the author;
-2. the epoch is bumped and its cache entry invalidated on every worker (acknowledged), so every
-   feed read from then on uses a feed built after step 1;
+Each cached feed records the pull authors it merges (read from the store when it is built).
+The move to pull goes through a middle state so that no post falls between the two models:
+1. mode "both": the author's posts are still pushed, and feeds built from now on merge them;
+2. the cached feeds of the author's followers (about FANOUT_LIMIT of them, once) are
+   invalidated everywhere, so every feed read from then on was built after step 1;
 3. mode "pull": pushing stops.
 """
-EPOCH = "fanout_epoch"
 
 
 class Fanout:
@@ -25,10 +23,6 @@ class Fanout:
         self.cache = cache
         self.keys = keys
         self.limit = limit
-
-    def epoch(self) -> int:
-        """The current fan-out epoch (part of every feed key)."""
-        return self.cache.get_or_load(self.keys.meta(EPOCH), lambda: self.repo.counter(EPOCH))
 
     def mode(self, author_id) -> str:
         """The author's fan-out mode, moving it to pull when it has outgrown push."""
@@ -42,15 +36,22 @@ class Fanout:
 
     def _move_to_pull(self, author_id) -> str:
         if not self.repo.set_fanout(author_id, "both", ("push",)):
-            return self.repo.fanout_state(author_id)[0]  # someone else is moving it
-        self.repo.bump_counter(EPOCH)
-        self.cache.invalidate(keys=[self.keys.meta(EPOCH)])
+            return self.repo.fanout_state(author_id)[0]  # another request is moving it
+        self.cache.invalidate(keys=self.follower_feeds(author_id))
         self.repo.set_fanout(author_id, "pull", ("both",))
         return "pull"
 
-    def feed_keys(self, author_id, mode: str) -> list:
-        """The cached feed keys a new post of author_id must be written through to."""
-        if mode == "pull":
-            return []
-        epoch = self.repo.counter(EPOCH)  # the store, not a cache: a bump may be in flight
-        return [self.keys.feed(f, epoch) for f in self.repo.follower_ids(author_id)]
+    def follower_feeds(self, author_id) -> list:
+        return [self.keys.feed(f) for f in self.repo.follower_ids(author_id)]
+
+    def push(self, author_id, mode: str, entry: str, cap: int, also_invalidate=()):
+        """Write a new post's entry through to its author's timeline and, unless the author is
+        in pull mode, to its followers' cached feeds."""
+        feeds = [] if mode == "pull" else self.follower_feeds(author_id)
+        self.cache.write_through([self.keys.timeline(author_id)] + feeds, entry, cap, also_invalidate)
+        if feeds:
+            # A follower who unfollowed meanwhile may have had the entry pushed into a feed
+            # rebuilt after the unfollow: invalidate the feeds of those no longer following.
+            gone = set(feeds) - set(self.follower_feeds(author_id))
+            if gone:
+                self.cache.invalidate(keys=sorted(gone))

@@ -24,7 +24,7 @@ class FollowService:
             self.cache.invalidate(keys=[
                 self.keys.profile(follower_id),
                 self.keys.profile(followee_id),
-                self.keys.feed(follower_id, self.fanout.epoch()),
+                self.keys.feed(follower_id),
             ])
         return {"following": following}
 

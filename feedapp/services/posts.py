@@ -3,7 +3,7 @@
 What is cached, and how writes keep it exact:
 - `post:{id}` holds a post without its author's names (those come from `profile:{id}`, so a
   profile edit never touches posts). Likes and deletes invalidate that one key.
-- `timeline:{user}` and `feed:{user}:{epoch}` hold the newest LIST_CAP entries of a listing
+- `timeline:{user}` and `feed:{user}` hold the newest LIST_CAP entries of a listing
   (see cache.postlists). A new post is written through to its author's timeline and, for
   push-mode authors, to every follower's feed (see services.fanout); pull-mode authors are
   merged in at read time. Pages are cut from these lists; a page they cannot vouch for (too
@@ -40,12 +40,9 @@ class PostService:
     def create(self, author_id, content: str) -> dict:
         """Store a post; once this returns it heads its author's timeline and followers' feeds."""
         doc = self.repo.create_post(author_id, content)
-        mode = self.fanout.mode(author_id)
-        lists = [self.keys.timeline(author_id)] + self.fanout.feed_keys(author_id, mode)
         entry = postlists.entry_of(doc["created_at"], doc["_id"])
-        self.cache.write_through(
-            lists, entry, self.cap, also_invalidate=[self.keys.profile(author_id), self.keys.post(doc["_id"])]
-        )
+        self.fanout.push(author_id, self.fanout.mode(author_id), entry, self.cap,
+                         also_invalidate=[self.keys.profile(author_id), self.keys.post(doc["_id"])])
         return self._compose([post_core_schema.dump(doc)])[0]
 
     def get(self, post_id) -> dict:
@@ -89,8 +86,7 @@ class PostService:
         """A page of user_id's home feed: posts by whom they follow, newest first."""
         position = cursors.decode_post_cursor(before) if before else None
         self.profiles.get(user_id)
-        epoch = self.fanout.epoch()
-        head = self.cache.get_or_load(self.keys.feed(user_id, epoch), lambda: self._load_feed(user_id))
+        head = self.cache.get_or_load(self.keys.feed(user_id), lambda: self._load_feed(user_id))
         lists = [head] + [self._timeline_list(ObjectId(a)) for a in head.meta.split(",") if a]
         return self._page(lists, limit, position, lambda: self.repo.feed(user_id, limit + 1, position), "feed")
 

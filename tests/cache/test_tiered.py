@@ -113,21 +113,21 @@ def test_stale_fill_race_from_l2_into_l1(pair):
     store = Store({"name": "old"})
     read(b, store)  # "old" is in L2
     got_it, go_on = threading.Event(), threading.Event()
-    real_get = a.remote.get
+    real_get = a.remote.get_many
 
-    def slow_get(key):
-        raw = real_get(key)
+    def slow_get(keys):
+        raws = real_get(keys)
         got_it.set()
         assert go_on.wait(5)
-        return raw
+        return raws
 
-    a.remote.get = slow_get
+    a.remote.get_many = slow_get
     reader = ThreadPoolExecutor(1).submit(read, a, store)
     assert got_it.wait(5)
     store.write({"name": "new"}, b)  # returns once a's listener has evicted (and acked)
     go_on.set()
     assert reader.result(5) == ({"name": "old"}, "L2")
-    a.remote.get = real_get
+    a.remote.get_many = real_get
     assert a.local.get(KEY) is MISSING
     assert read(a, store)[0] == {"name": "new"}
 
@@ -215,3 +215,68 @@ def test_redis_down_reads_fall_through_and_writes_still_succeed(redis_server):
         assert read(cache, store) == ({"name": "v"}, "L3")
     store.write({"name": "w"}, cache)  # no exception
     assert time.monotonic() - started < 2  # the breaker kept us from waiting on Redis each time
+
+
+def test_invalidation_is_attempted_even_while_the_breaker_is_open(pair, redis_client):
+    a, b = pair
+    store = Store({"name": "old"})
+    read(b, store)
+    a.remote.breaker.failure()  # one hiccup: reads skip Redis for a while
+    assert a.remote.breaker.is_open
+    store.write({"name": "new"}, a)
+    assert redis_client.get(KEY) is None
+    assert read(b, store)[0] == {"name": "new"}
+
+
+def test_a_failed_invalidation_is_applied_before_the_next_l2_read(pair, redis_client):
+    from feedapp.cache.remote import L2Unavailable
+
+    a, b = pair
+    store = Store({"name": "old"})
+    read(b, store)
+    real_delete = a.remote.delete
+
+    def failing_delete(keys):
+        a.remote.delete = real_delete
+        raise L2Unavailable("test: redis hiccup")
+
+    a.remote.delete = failing_delete
+    store.write({"name": "new"}, a)  # the write succeeds; its L2 delete did not
+    assert redis_client.get(KEY) is not None
+    assert read(a, store)[0] == {"name": "new"}  # retried before a's next L2 read
+    assert read(b, store)[0] == {"name": "new"}
+
+
+def test_a_failed_load_gives_its_lease_back(pair, redis_client):
+    a, b = pair
+
+    def broken():
+        raise RuntimeError("store down")
+
+    with pytest.raises(RuntimeError):
+        a.get_or_load(KEY, broken)
+    assert not redis_client.exists(KEY + ":lease")
+    store = Store({"name": "v"})
+    started = time.monotonic()
+    assert read(b, store) == ({"name": "v"}, "L3")
+    assert time.monotonic() - started < 0.3  # b did not wait out a dead lease
+
+
+def test_an_unreadable_l2_value_is_a_miss(pair, redis_client):
+    a, _ = pair
+    redis_client.set(KEY, b"\xff not json")
+    assert read(a, Store({"name": "v"})) == ({"name": "v"}, "L3")
+
+
+def test_each_l2_lookup_is_counted_once(pair):
+    a, b = pair
+    store = Store({"name": "v"})
+    store.release.clear()
+    leader = ThreadPoolExecutor(1).submit(read, a, store)
+    assert store.inside.wait(5)
+    follower = ThreadPoolExecutor(1).submit(read, b, store)
+    time.sleep(0.05)
+    store.release.set()
+    leader.result(5), follower.result(5)
+    counts = b.stats.pending()
+    assert counts["l2.hits.profile"] == 1 and counts["l2.misses.profile"] == 0
