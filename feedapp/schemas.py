@@ -118,7 +118,7 @@ class PageQuerySchema(QuerySchema):
 
 
 class ExploreQuerySchema(QuerySchema):
-    q = Trimmed(validate=validate.Length(max=100))
+    q = Trimmed(validate=[validate.Length(max=100), validate.Regexp(r"^[^\x00]*\Z", error="Must not contain NUL.")])
     author = ObjectIdString()
     sort = fields.String(load_default="recent", validate=validate.OneOf(["recent", "popular"]))
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_PAGE))

@@ -13,9 +13,11 @@ import json
 import os
 import socket
 import threading
+import time
 from collections import Counter
 
 HEARTBEAT_TTL = 5
+COUNTERS_TTL = 30 * 24 * 3600  # renewed by every flush
 
 
 class Stats:
@@ -29,6 +31,7 @@ class Stats:
         self._sent = Counter()
         self._flush_lock = threading.Lock()
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
+        self._workers_key = f"{keys.stats()}:workers"  # worker id -> its last heartbeat
         self.gauges = lambda: {}  # set by the owner: this worker's current levels, e.g. L1 size
 
     def count(self, name: str, amount: int = 1):
@@ -69,8 +72,10 @@ class Stats:
             with self._redis().pipeline(transaction=True) as pipe:  # all or nothing
                 for name, amount in delta.items():
                     pipe.hincrby(self._keys.stats(), name, amount)
-                heartbeat = json.dumps(self.gauges())
-                pipe.set(f"{self._keys.stats()}:worker:{self.worker_id}", heartbeat, ex=HEARTBEAT_TTL)
+                heartbeat = json.dumps({"at": time.time(), **self.gauges()})
+                pipe.hset(self._workers_key, self.worker_id, heartbeat)
+                pipe.expire(self._workers_key, 60)  # every Redis key of ours has a TTL
+                pipe.expire(self._keys.stats(), COUNTERS_TTL)
                 pipe.execute()
             self._sent = total  # only once Redis has them: a failed flush is retried whole
 
@@ -78,16 +83,17 @@ class Stats:
         """Counters summed over every worker; live workers and their gauges, summed."""
         redis = self._redis()
         raw = redis.hgetall(self._keys.stats())
-        names = list(redis.scan_iter(f"{self._keys.stats()}:worker:*", count=1000))
-        gauges = Counter()
-        for value in (redis.mget(names) if names else []):
-            if value:
-                gauges.update(json.loads(value))
-        return {
-            "counters": {k.decode(): int(v) for k, v in raw.items()},
-            "workers": len(names),
-            "gauges": dict(gauges),
-        }
+        live, gone, gauges = 0, [], Counter()
+        for worker, value in redis.hgetall(self._workers_key).items():
+            beat = json.loads(value)
+            if time.time() - beat.pop("at", 0) > HEARTBEAT_TTL:
+                gone.append(worker)  # a worker that stopped reporting (exited or killed)
+                continue
+            live += 1
+            gauges.update(beat)
+        if gone:
+            redis.hdel(self._workers_key, *gone)
+        return {"counters": {k.decode(): int(v) for k, v in raw.items()}, "workers": live, "gauges": dict(gauges)}
 
 
 class Flusher(threading.Thread):

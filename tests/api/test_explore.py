@@ -172,3 +172,11 @@ def test_explore_matching_if_none_match_is_304_without_body(client, alice):
     response = client.get("/api/posts", headers={"If-None-Match": etag})
     assert response.status_code == 304 and response.get_data() == b""
 
+
+
+def test_nul_in_q_is_a_validation_error(client):
+    # MongoDB rejects a regex containing NUL; it must be a 400, never a 500.
+    response = client.get("/api/posts?q=a%00b")
+    assert response.status_code == 400
+    assert response.get_json()["error"]["code"] == "validation_error"
+    assert "q" in response.get_json()["error"]["details"]
