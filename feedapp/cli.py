@@ -1,7 +1,7 @@
 """`flask --app feedapp users promote <username>` and `flask --app feedapp seed`."""
 import click
 from flask import current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
 users = AppGroup("users", help="Manage users.")
 
@@ -18,6 +18,7 @@ def promote(username):
 
 
 @click.command("seed")
+@with_appcontext
 @click.option("--users", "n_users", default=None, type=click.IntRange(min=1), help="How many users.")
 @click.option("--posts", "n_posts", default=None, type=click.IntRange(min=0), help="How many posts.")
 @click.option("--if-empty", is_flag=True, help="Do nothing when the store already has users.")

@@ -1,0 +1,54 @@
+"""`flask --app feedapp users promote` and `flask --app feedapp seed`, and start-up checks."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from feedapp import create_app
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_promote_makes_an_admin(app, make_user, resources):
+    user = make_user("carol")
+    result = app.test_cli_runner().invoke(args=["users", "promote", "CAROL"])
+    assert result.exit_code == 0, result.output
+    assert resources.repo.get_user_by_username("carol")["role"] == "admin"
+    assert user.username in result.output
+
+
+def test_promote_an_unknown_user_fails_clearly(app):
+    result = app.test_cli_runner().invoke(args=["users", "promote", "nobody"])
+    assert result.exit_code != 0
+    assert "no user named 'nobody'" in result.output
+
+
+def test_seed_makes_exact_counters_and_a_skewed_graph(config, redis_client):
+    app = create_app(config.with_overrides(fanout_limit=15))
+    try:
+        result = app.test_cli_runner().invoke(args=["seed", "--users", "60", "--posts", "300"])
+        assert result.exit_code == 0, result.output
+        db = app.extensions["feedapp"].repo.db
+        users = list(db.users.find())
+        assert len(users) == 60 and db.posts.count_documents({}) == 300
+        for user in users:
+            assert user["followers_count"] == db.follows.count_documents({"followee_id": user["_id"]})
+            assert user["following_count"] == db.follows.count_documents({"follower_id": user["_id"]})
+            assert user["posts_count"] == db.posts.count_documents({"author_id": user["_id"]})
+            assert (user.get("fanout") == "pull") == (user["followers_count"] >= 15)
+        followers = sorted((u["followers_count"] for u in users), reverse=True)
+        assert followers[0] >= 5 * max(1, followers[len(followers) // 2])  # a few are very popular
+        again = app.test_cli_runner().invoke(args=["seed", "--if-empty"])
+        assert again.exit_code == 0 and "nothing seeded" in again.output
+        assert db.users.count_documents({}) == 60
+    finally:
+        app.extensions["feedapp"].close()
+
+
+def test_production_start_without_a_secret_fails_with_a_clear_message(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("JWT_SECRET", "REDIS_URL", "MONGO_URI")}
+    env.update(FEEDAPP_ENV="production", DATA_DIR=str(tmp_path / "var"), PORT="0", WORKERS="1")
+    run = subprocess.run([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert run.returncode != 0
+    assert "JWT_SECRET is not set" in run.stdout + run.stderr
