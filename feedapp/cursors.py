@@ -1,16 +1,12 @@
 """Opaque pagination cursors: what the client gets as `next_cursor` and sends as `?before=`."""
 import base64
 import binascii
-from datetime import datetime, timedelta
-
 from bson import ObjectId
 from bson.errors import InvalidId
 from marshmallow import ValidationError
 
+from .cache import postlists
 from .repository import PostCursor
-
-_EPOCH = datetime(1970, 1, 1)
-
 
 def InvalidCursor(message):
     """A bad `?before=` is the client's mistake: a 400 validation_error on that field."""
@@ -39,13 +35,12 @@ def _object_id(text: str) -> ObjectId:
 
 def encode_post_cursor(doc) -> str:
     """Cursor just after a post document (by created_at, then id)."""
-    millis = (doc["created_at"] - _EPOCH) // timedelta(milliseconds=1)
-    return _encode(f"p{millis}.{doc['_id']}")
+    return encode_entry_cursor(postlists.entry_of(doc["created_at"], doc["_id"]))
 
 
 def encode_entry_cursor(entry: str) -> str:
-    """Cursor just after a cached post-list entry (see feedapp.cache.postlists)."""
-    return _encode(f"p{int(entry[:15])}.{entry[15:]}")
+    """Cursor just after a post-list entry (see feedapp.cache.postlists)."""
+    return _encode(f"p{int(postlists.millis_of(entry))}.{postlists.post_id_of(entry)}")
 
 
 def decode_post_cursor(cursor: str) -> PostCursor:
@@ -54,10 +49,9 @@ def decode_post_cursor(cursor: str) -> PostCursor:
     if not head.startswith("p") or not head[1:].isdigit() or len(head) > 16:
         raise InvalidCursor("Invalid cursor")
     try:
-        created_at = _EPOCH + timedelta(milliseconds=int(head[1:]))
+        return postlists.cursor_of(f"{int(head[1:]):015d}{_object_id(oid)}")
     except OverflowError:  # past year 9999
         raise InvalidCursor("Invalid cursor") from None
-    return PostCursor(created_at=created_at, id=_object_id(oid))
 
 
 def encode_follow_cursor(follow_id: ObjectId) -> str:

@@ -24,6 +24,10 @@ def entry_of_cursor(cursor: PostCursor) -> str:
     return entry_of(cursor.created_at, cursor.id)
 
 
+def millis_of(entry: str) -> str:
+    return entry[:15]
+
+
 def post_id_of(entry: str) -> str:
     return entry[15:]
 
