@@ -9,7 +9,7 @@ from .config import Config
 
 def create_app(config: Config | None = None) -> Flask:
     """Build the WSGI app. Creates no client: each process makes its own on first use."""
-    from . import cli, errors
+    from . import cli, errors, requestlog
     from .api import register_blueprints
     from .cache.tiered import tiers
     from .resources import Resources
@@ -25,6 +25,7 @@ def create_app(config: Config | None = None) -> Flask:
     register_blueprints(app)
     cli.init_app(app)
     app.before_request(tiers.reset)
+    requestlog.init_app(app)
     app.after_request(_security_headers)
     if not config.production:
         app.after_request(_worker_header)

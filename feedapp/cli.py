@@ -40,6 +40,51 @@ def seed(n_users, n_posts, if_empty, random_seed):
     )
 
 
+cache = AppGroup("cache", help="Look at and clear the cache tiers.")
+
+
+@cache.command("stats")
+def cache_stats():
+    """Print /api/cache/stats as a table (counters of every worker of the deployment)."""
+    from .stats_report import stats_report
+
+    report = stats_report(current_app.extensions["feedapp"])
+    tiers = report["tiers"]
+    rows = [
+        ("hit ratio (requests from L1 or L2)", f"{report['hit_ratio']:.2%}"),
+        ("requests (L1 / L2 / L3)", "{l1} / {l2} / {l3}".format(**report["requests"])),
+        ("L1 hits / misses", f"{tiers['l1']['hits']} / {tiers['l1']['misses']}"),
+        ("L1 size / maxsize", f"{tiers['l1']['size']} / {tiers['l1']['maxsize']}"),
+        ("L2 hits / misses", f"{tiers['l2']['hits']} / {tiers['l2']['misses']}"),
+        ("L2 keys, memory", f"{tiers['l2']['keys']}, {tiers['l2']['used_memory']}"),
+        ("L3 reads", str(tiers["l3"]["reads"])),
+        ("invalidations published / received", "{published} / {received}".format(**report["invalidations"])),
+        ("acks / ack timeouts", "{acknowledged} / {ack_timeouts}".format(**report["invalidations"])),
+        ("live workers", str(report["workers"])),
+    ]
+    width = max(len(name) for name, _ in rows)
+    for name, value in rows:
+        click.echo(f"{name:<{width}}  {value}")
+
+
+@cache.command("invalidate")
+@click.option("--prefix", "prefixes", multiple=True, help='e.g. "profile:" or "feed:{<id>}"')
+@click.option("--key", "keys", multiple=True, help='e.g. "profile:{<id>}"')
+def cache_invalidate(prefixes, keys):
+    """Evict keys or prefixes from Redis and from every worker's L1."""
+    res = current_app.extensions["feedapp"]
+    if not prefixes and not keys:
+        raise click.UsageError("give --key or --prefix")
+    try:
+        full_keys = [res.keys.from_client(k) for k in keys]
+        full_prefixes = [res.keys.from_client(p) for p in prefixes]
+    except ValueError as err:
+        raise click.ClickException(str(err)) from None
+    count = res.cache.invalidate(keys=full_keys, prefixes=full_prefixes)
+    click.echo(f"invalidated {count} Redis keys; every worker's L1 told")
+
+
 def init_app(app):
     app.cli.add_command(users)
     app.cli.add_command(seed)
+    app.cli.add_command(cache)

@@ -52,3 +52,25 @@ def test_production_start_without_a_secret_fails_with_a_clear_message(tmp_path):
                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert run.returncode != 0
     assert "JWT_SECRET is not set" in run.stdout + run.stderr
+
+
+def test_cache_stats_prints_a_table(app, client, make_user):
+    user = make_user()
+    client.get(f"/api/users/{user.id}")
+    client.get(f"/api/users/{user.id}")
+    result = app.test_cli_runner().invoke(args=["cache", "stats"])
+    assert result.exit_code == 0, result.output
+    assert "requests (L1 / L2 / L3)" in result.output and "1 / 0 / 1" in result.output
+
+
+def test_cache_invalidate_evicts_and_refuses_auth_keys(app, client, make_user, redis_client):
+    user = make_user()
+    client.get(f"/api/users/{user.id}")
+    key = f"feedapp:v1:cache:profile:{{{user.id}}}"
+    assert redis_client.exists(key)
+    result = app.test_cli_runner().invoke(args=["cache", "invalidate", "--prefix", "profile:"])
+    assert result.exit_code == 0 and "invalidated 1" in result.output
+    assert not redis_client.exists(key)
+    assert client.get(f"/api/users/{user.id}").headers["X-Cache"] == "L3"
+    refused = app.test_cli_runner().invoke(args=["cache", "invalidate", "--prefix", "auth:session:"])
+    assert refused.exit_code != 0 and "Not a cache key" in refused.output

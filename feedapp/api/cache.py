@@ -32,12 +32,7 @@ def invalidate():
 
 
 def _cache_key(keys, text, field):
-    """A client-named key or prefix, relative to the cache area ("profile:<id>") or absolute.
-
-    Only cache families can be named: auth state and other areas are out of reach.
-    """
-    relative = text[len(keys.cache_root):] if text.startswith(keys.cache_root) else text
-    full = keys.cache_root + relative
-    if keys.family(full) not in keys.families or ":" not in relative or "*" in relative:
-        raise validation_error({field: [f"Not a cache key or prefix: {text!r}"]})
-    return full
+    try:
+        return keys.from_client(text)
+    except ValueError as err:
+        raise validation_error({field: [str(err)]}) from None

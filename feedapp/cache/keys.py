@@ -52,6 +52,15 @@ class Keys:
         """The key family of a cache key ("profile", "feed", ...), "auth", or "other"."""
         return _family(self.cache_root, self.auth_root, key)
 
+    def from_client(self, text: str) -> str:
+        """A key or prefix named by an operator, relative to the cache area ("profile:{<id>}",
+        "feed:") or absolute. Only cache families can be named; raises ValueError otherwise."""
+        relative = text[len(self.cache_root):] if text.startswith(self.cache_root) else text
+        full = self.cache_root + relative
+        if self.family(full) not in self.families or ":" not in relative or "*" in relative:
+            raise ValueError(f"Not a cache key or prefix: {text!r}")
+        return full
+
     # --- auth state ----------------------------------------------------------------------
     def session(self, session_id: str) -> str:
         return f"{self.auth_root}session:{session_id}"

@@ -1,0 +1,30 @@
+import json
+import logging
+
+
+def access_lines(caplog):
+    return [json.loads(r.getMessage()) for r in caplog.records if r.name == "feedapp.access"]
+
+
+def test_one_json_line_per_request_with_route_status_tier_and_id(client, make_user, caplog):
+    user = make_user()
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="feedapp.access"):
+        response = client.get(f"/api/users/{user.id}", headers={"X-Request-ID": "abc-123"})
+        client.get("/api/nope")
+    first, second = access_lines(caplog)
+    assert first["route"] == "/api/users/<user_id>" and first["status"] == 200
+    assert first["tier"] == response.headers["X-Cache"] and first["latency_ms"] >= 0
+    assert first["request_id"] == "abc-123" == response.headers["X-Request-ID"]
+    assert second["status"] == 404 and second["route"] is None
+
+
+def test_a_hostile_request_id_is_replaced(client):
+    response = client.get("/healthz", headers={"X-Request-ID": "x" * 500})
+    assert len(response.headers["X-Request-ID"]) == 32
+
+
+def test_log_level_warning_silences_request_lines(client, caplog):
+    with caplog.at_level(logging.WARNING, logger="feedapp.access"):
+        client.get("/healthz")
+    assert access_lines(caplog) == []
