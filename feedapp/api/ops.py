@@ -22,6 +22,13 @@ def readyz():
     return jsonify(body), 200 if mongo == "ok" else 503
 
 
+@bp.get("/api/openapi.json")
+def openapi():
+    from ..openapi import build_spec
+
+    return jsonify(build_spec())
+
+
 @bp.get("/metrics")
 def metrics():
     registry = CollectorRegistry()

@@ -1,0 +1,131 @@
+"""The OpenAPI 3 document of the API, generated from the marshmallow schemas (apispec).
+
+`OPERATIONS` names, for every route and method of the app, its request body and query schemas
+and its responses; a test checks that no route of the app is missing from it.
+"""
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+from marshmallow import Schema, fields
+
+from . import schemas as s
+
+
+class AuthorSchema(Schema):
+    id = fields.String()
+    username = fields.String()
+    display_name = fields.String()
+
+
+class PostSchema(Schema):
+    id = fields.String()
+    author = fields.Nested(AuthorSchema)
+    content = fields.String()
+    created_at = fields.String()
+    likes_count = fields.Integer()
+
+
+class ProfilePageSchema(Schema):
+    items = fields.List(fields.Nested(s.ProfileSchema))
+    next_cursor = fields.String(allow_none=True)
+
+
+class PostPageSchema(Schema):
+    items = fields.List(fields.Nested(PostSchema))
+    next_cursor = fields.String(allow_none=True)
+
+
+class ExplorePageSchema(Schema):
+    items = fields.List(fields.Nested(PostSchema))
+    page = fields.Integer()
+    page_size = fields.Integer()
+    total = fields.Integer()
+
+
+class TokensSchema(Schema):
+    access_token = fields.String()
+    refresh_token = fields.String()
+    token_type = fields.String()
+    expires_in = fields.Integer()
+
+
+class ErrorBodySchema(Schema):
+    code = fields.String()
+    message = fields.String()
+    details = fields.Dict()
+
+
+class ErrorSchema(Schema):
+    error = fields.Nested(ErrorBodySchema)
+
+
+class UserEnvelopeSchema(Schema):
+    user = fields.Nested(s.PrivateProfileSchema)
+
+
+OBJECT = {"type": "object"}
+# (rule, method): summary, request body schema, query schema, auth, {status: response schema}
+OPERATIONS = {
+    ("/api/auth/register", "post"): ("Register", s.RegisterSchema, None, False, {201: UserEnvelopeSchema, 409: ErrorSchema}),
+    ("/api/auth/login", "post"): ("Log in (username or email)", s.LoginSchema, None, False, {200: TokensSchema, 401: ErrorSchema}),
+    ("/api/auth/refresh", "post"): ("Rotate the refresh token", s.RefreshSchema, None, False, {200: TokensSchema, 401: ErrorSchema}),
+    ("/api/auth/logout", "post"): ("Log out everywhere at once", None, None, True, {200: OBJECT}),
+    ("/api/users/<user_id>", "get"): ("A profile", None, None, False, {200: s.ProfileSchema, 404: ErrorSchema}),
+    ("/api/users/by-username/<username>", "get"): ("A profile by username", None, None, False, {200: s.ProfileSchema, 404: ErrorSchema}),
+    ("/api/me", "get"): ("My private profile", None, None, True, {200: s.PrivateProfileSchema}),
+    ("/api/me", "patch"): ("Edit my profile", s.ProfileUpdateSchema, None, True, {200: s.PrivateProfileSchema}),
+    ("/api/users/<user_id>/follow", "post"): ("Follow", None, None, True, {200: OBJECT, 404: ErrorSchema}),
+    ("/api/users/<user_id>/follow", "delete"): ("Unfollow", None, None, True, {200: OBJECT, 404: ErrorSchema}),
+    ("/api/users/<user_id>/following", "get"): ("Whom a user follows", None, s.PageQuerySchema, False, {200: ProfilePageSchema}),
+    ("/api/users/<user_id>/followers", "get"): ("Who follows a user", None, s.PageQuerySchema, False, {200: ProfilePageSchema}),
+    ("/api/posts", "post"): ("Post", s.PostCreateSchema, None, True, {201: PostSchema}),
+    ("/api/posts", "get"): ("Explore", None, s.ExploreQuerySchema, False, {200: ExplorePageSchema}),
+    ("/api/posts/<post_id>", "get"): ("A post", None, None, False, {200: PostSchema, 404: ErrorSchema}),
+    ("/api/posts/<post_id>", "delete"): ("Delete a post (author or admin)", None, None, True, {204: None, 403: ErrorSchema}),
+    ("/api/posts/<post_id>/like", "post"): ("Like", None, None, True, {200: OBJECT, 404: ErrorSchema}),
+    ("/api/posts/<post_id>/like", "delete"): ("Unlike", None, None, True, {200: OBJECT, 404: ErrorSchema}),
+    ("/api/users/<user_id>/posts", "get"): ("A user's posts", None, s.PageQuerySchema, False, {200: PostPageSchema}),
+    ("/api/users/<user_id>/feed", "get"): ("A user's home feed", None, s.PageQuerySchema, False, {200: PostPageSchema}),
+    ("/api/feed", "get"): ("My home feed", None, s.PageQuerySchema, True, {200: PostPageSchema}),
+    ("/api/cache/stats", "get"): ("Cache statistics of the deployment", None, None, False, {200: OBJECT}),
+    ("/api/cache/invalidate", "post"): ("Evict keys or prefixes (admin)", s.InvalidateSchema, None, True, {200: OBJECT, 403: ErrorSchema}),
+    ("/api/openapi.json", "get"): ("This document", None, None, False, {200: OBJECT}),
+    ("/healthz", "get"): ("Liveness", None, None, False, {200: OBJECT}),
+    ("/readyz", "get"): ("Readiness (MongoDB and Redis)", None, None, False, {200: OBJECT, 503: OBJECT}),
+    ("/metrics", "get"): ("Prometheus metrics", None, None, False, {200: None}),
+}
+
+
+def openapi_path(rule: str) -> str:
+    return rule.replace("<", "{").replace(">", "}")
+
+
+def build_spec() -> dict:
+    spec = APISpec(title="feedapp", version="1.0.0", openapi_version="3.0.3", plugins=[MarshmallowPlugin()])
+    spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
+    paths = {}
+    for (rule, method), operation in OPERATIONS.items():
+        paths.setdefault(rule, {})[method] = _operation(rule, *operation)
+    for rule, operations in paths.items():
+        spec.path(path=openapi_path(rule), operations=operations)
+    return spec.to_dict()
+
+
+def _operation(rule, summary, body, query, auth, responses) -> dict:
+    operation = {"summary": summary, "responses": {}}
+    params = [{"in": "path", "name": part[1:-1], "required": True, "schema": {"type": "string"}}
+              for part in rule.split("/") if part.startswith("<")]
+    if query is not None:
+        params.append({"in": "query", "schema": query})
+    if params:
+        operation["parameters"] = params
+    if body is not None:
+        operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+    if auth:
+        operation["security"] = [{"bearer": []}]
+    for status, schema in responses.items():
+        response = {"description": str(status)}
+        if schema is not None:
+            response["content"] = {"application/json": {"schema": schema}}
+        operation["responses"][str(status)] = response
+    operation["responses"]["400"] = {"description": "invalid input", "content": {"application/json": {"schema": ErrorSchema}}}
+    return operation
