@@ -24,9 +24,17 @@ _embedded = {}
 
 
 def on_starting(server):
-    from feedapp.bootstrap import prepare_deployment
+    from feedapp.bootstrap import prepare_deployment, prepare_metrics_dir
 
+    prepare_metrics_dir()
     _embedded["redis"] = prepare_deployment(server.log)
+
+
+def child_exit(server, worker):
+    """A worker exited (or was killed): keep its counts, drop its live gauges."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
 
 
 def post_worker_init(worker):

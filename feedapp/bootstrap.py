@@ -1,11 +1,23 @@
 """What a deployment's master process does once, before any worker starts."""
 import os
+import shutil
+from pathlib import Path
 
 from .config import Config
 from .embedded_redis import EmbeddedRedis
 from .repository import Repository
 from .seed import seed_demo_data
 from .store import connect
+
+
+def prepare_metrics_dir():
+    """Give prometheus_client's multiprocess mode an empty directory before workers fork."""
+    config = Config.from_env()
+    path = Path(os.environ.get("PROMETHEUS_MULTIPROC_DIR") or config.data_dir / "prometheus")
+    if path.exists():
+        shutil.rmtree(path)
+    path.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
 
 
 def prepare_deployment(log):

@@ -10,6 +10,7 @@ import uuid
 
 from flask import g, request
 
+from . import metrics
 from .cache.tiered import tiers
 
 log = logging.getLogger("feedapp.access")
@@ -30,8 +31,11 @@ def _start():
 def _finish(response):
     request_id = getattr(g, "request_id", None) or uuid.uuid4().hex
     response.headers["X-Request-ID"] = request_id
+    started = getattr(g, "started", None)
+    if started is not None:
+        route = request.url_rule.rule if request.url_rule else None
+        metrics.observe(route, request.method, response.status_code, tiers.deepest(), time.perf_counter() - started)
     if log.isEnabledFor(logging.INFO):
-        started = getattr(g, "started", None)
         log.info(json.dumps({
             "event": "request",
             "method": request.method,

@@ -1,6 +1,5 @@
 """GET /healthz, /readyz and /metrics."""
 from flask import Blueprint, Response, jsonify
-from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from . import resources
@@ -31,9 +30,9 @@ def openapi():
 
 @bp.get("/metrics")
 def metrics():
-    registry = CollectorRegistry()
-    registry.register(_TotalsCollector(resources()))
-    return Response(generate_latest(registry), mimetype="text/plain; version=0.0.4; charset=utf-8")
+    from ..metrics import render
+
+    return Response(render([_TotalsCollector(resources())]), mimetype="text/plain; version=0.0.4; charset=utf-8")
 
 
 def _probe(ping) -> str:
