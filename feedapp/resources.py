@@ -88,10 +88,6 @@ class Resources:
         return self._get("cache", self._make_cache)
 
     @property
-    def local_cache(self) -> LocalCache | None:
-        return self.cache.local if isinstance(self.cache, TieredCache) else None
-
-    @property
     def listener(self) -> Listener | None:
         return self.cache.listener if isinstance(self.cache, TieredCache) else None
 
@@ -165,8 +161,7 @@ class Resources:
                 lambda: redis_client(self._redis_url(), self.config.redis_timeout, retry=Retry(NoBackoff(), 0)),
                 self.keys.channel, self.keys.ack_prefix, local, self.stats, ack_client=self.redis,
             )
-            listener.start()
-            listener.wait_live(1.0)  # usually ~1 ms; L1 is simply bypassed until it is live
+            listener.start()  # L1 is bypassed until it is subscribed (about a millisecond)
             self.stats.gauges = lambda: {"l1.size": len(local), "l1.maxsize": local.maxsize}
         cache = TieredCache(keys=self.keys, stats=self.stats, policy=self.policy, local=local,
                             remote=remote, publisher=publisher, listener=listener)

@@ -6,8 +6,9 @@ from bson import ObjectId
 from flask import current_app, g, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from ..auth import bearer_token
 from ..cache.tiered import tiers
-from ..errors import APIError, invalid_id
+from ..errors import APIError, invalid_id, unauthorized
 from ..schemas import parse_object_id
 
 
@@ -59,8 +60,6 @@ def auth_required(view):
 
     @wraps(view)
     def wrapper(*args, **kwargs):
-        from ..auth import bearer_token
-
         token = bearer_token(request.headers.get("Authorization"))
         g.claims = resources().tokens.authenticate(token)
         return view(*args, **kwargs)
@@ -73,8 +72,6 @@ def caller_id() -> ObjectId:
     try:
         return ObjectId(g.claims.user_id)
     except Exception:  # noqa: BLE001 - a signed token with a bad sub is still a bad token
-        from ..errors import unauthorized
-
         raise unauthorized("Invalid token") from None
 
 

@@ -18,7 +18,6 @@ class CircuitBreaker:
         self._lock = threading.Lock()
         self._failures = 0
         self._open_until = 0.0
-        self.opened = 0  # how many times it opened (for stats)
 
     @property
     def is_open(self) -> bool:
@@ -46,7 +45,6 @@ class CircuitBreaker:
         with self._lock:
             self._failures += 1
             self._open_until = self._clock() + self._backoff.compute(self._failures)
-            self.opened += 1
 
     @property
     def state(self) -> str:

@@ -25,8 +25,22 @@ class FamilyPolicy:
     absent_ttl: float = 10.0
 
 
-def make_policy(config):
-    """policy(family) -> (codec, l1_ttl, l2_ttl, absent_ttl) for the given settings."""
+class Policy:
+    """policy(family) -> (codec, l1_ttl, l2_ttl, absent_ttl); `l1_ttl(family)` alone for L1."""
+
+    def __init__(self, families: dict, default: FamilyPolicy):
+        self._table = {name: (p.codec, p.l1_ttl, p.l2_ttl, p.absent_ttl) for name, p in families.items()}
+        self._default = (default.codec, default.l1_ttl, default.l2_ttl, default.absent_ttl)
+
+    def __call__(self, family: str) -> tuple:
+        return self._table.get(family, self._default)
+
+    def l1_ttl(self, family: str) -> float:
+        return self(family)[1]
+
+
+def make_policy(config) -> Policy:
+    """The per-family policy for the given settings."""
     explore_l1 = min(5.0, config.explore_ttl / 4)
     families = {
         "profile": FamilyPolicy(JsonCodec, 60, 600),
@@ -38,12 +52,4 @@ def make_policy(config):
         "explore": FamilyPolicy(JsonCodec, explore_l1, config.explore_ttl - explore_l1),
         "meta": FamilyPolicy(JsonCodec, 300, 3600),
     }
-    default = FamilyPolicy(JsonCodec, 30, 300)
-    table = {name: (p.codec, p.l1_ttl, p.l2_ttl, p.absent_ttl) for name, p in families.items()}
-    fallback = (default.codec, default.l1_ttl, default.l2_ttl, default.absent_ttl)
-
-    def policy(family):
-        return table.get(family, fallback)
-
-    policy.l1_ttl = lambda key_family: table.get(key_family, fallback)[1]
-    return policy
+    return Policy(families, FamilyPolicy(JsonCodec, 30, 300))

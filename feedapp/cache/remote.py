@@ -138,7 +138,7 @@ class RemoteCache:
 
     def fill(self, key: str, token: str, payload: bytes, ttl_ms: int) -> bool:
         """Store payload if our lease on key still stands (no write came in between)."""
-        return bool(self._call(self._fill, keys=[key, lease_key(key)], args=[token, payload, ttl_ms]))
+        return self.fill_many([(key, token, payload, ttl_ms)]) == 1
 
     def fill_many(self, fills: list) -> int:
         """fill() for several (key, token, payload, ttl_ms) in one round trip."""

@@ -81,6 +81,17 @@ def read(cache, store):
     return value, tiers.deepest()
 
 
+def leader_and_waiting_follower(a, b, store):
+    """a loads from the store (holding the lease) while b finds the lease and waits."""
+    store.release.clear()
+    leader = ThreadPoolExecutor(1).submit(read, a, store)
+    assert store.inside.wait(5)
+    follower = ThreadPoolExecutor(1).submit(read, b, store)
+    time.sleep(0.05)
+    store.release.set()
+    return leader, follower
+
+
 def test_read_cascade_fills_upward(pair):
     a, b = pair
     store = Store({"name": "v1"})
@@ -159,12 +170,7 @@ def test_single_flight_one_load_for_concurrent_misses_and_nothing_left_behind(pa
 def test_another_workers_lease_makes_a_reader_wait_for_its_fill(pair):
     a, b = pair
     store = Store({"name": "v"})
-    store.release.clear()
-    leader = ThreadPoolExecutor(1).submit(read, a, store)
-    assert store.inside.wait(5)
-    follower = ThreadPoolExecutor(1).submit(read, b, store)
-    time.sleep(0.05)
-    store.release.set()
+    leader, follower = leader_and_waiting_follower(a, b, store)
     assert leader.result(5) == ({"name": "v"}, "L3")
     assert follower.result(5) == ({"name": "v"}, "L2")
     assert store.reads == 1
@@ -271,12 +277,7 @@ def test_an_unreadable_l2_value_is_a_miss(pair, redis_client):
 def test_each_l2_lookup_is_counted_once(pair):
     a, b = pair
     store = Store({"name": "v"})
-    store.release.clear()
-    leader = ThreadPoolExecutor(1).submit(read, a, store)
-    assert store.inside.wait(5)
-    follower = ThreadPoolExecutor(1).submit(read, b, store)
-    time.sleep(0.05)
-    store.release.set()
+    leader, follower = leader_and_waiting_follower(a, b, store)
     leader.result(5), follower.result(5)
     counts = b.stats.pending()
     assert counts["l2.hits.profile"] == 1 and counts["l2.misses.profile"] == 0
