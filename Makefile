@@ -26,6 +26,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.micro
 	$(BIN)/python -m bench.postlist_choice
+	$(BIN)/python -m bench.stats_overhead
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -42,6 +42,10 @@ def post_worker_init(worker):
     from feedapp.warmup import start_warmup
 
     res = worker.wsgi.extensions["feedapp"]
+    try:
+        res.cache  # noqa: B018 - built now, so the worker reports to the stats from its start
+    except Exception as err:  # noqa: BLE001 - Redis may be down: the first request retries
+        worker.log.warning("worker %s could not build its cache tiers yet: %r", worker.pid, err)
     if res.config.warm_on_start and res.config.cache_mode != "none":
         start_warmup(res, res.config.warm_users)
 

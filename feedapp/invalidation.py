@@ -24,6 +24,8 @@ import orjson
 from redis.backoff import EqualJitterBackoff
 from redis.exceptions import RedisError
 
+from .cache.breaker import describe
+
 log = logging.getLogger(__name__)
 
 
@@ -92,6 +94,7 @@ class Listener(threading.Thread):
         self._last_seq = OrderedDict()
         self._live = threading.Event()
         self.reconnects = 0
+        self._lost_at = None  # when the subscription was lost, while it is
         self.on_subscribed = lambda: None  # e.g. retry invalidations that failed meanwhile
 
     @property
@@ -115,7 +118,11 @@ class Listener(threading.Thread):
             except Exception as err:  # noqa: BLE001 - the listener must never die
                 # Back off on repeated failures to connect, not after a session that worked.
                 failures = 1 if self.reconnects > sessions else failures + 1
-                log.warning("invalidation listener lost its subscription (%r); L1 cleared, reconnecting", err)
+                if self._lost_at is None:
+                    self._lost_at = time.monotonic()
+                log.warning("invalidation listener of worker %d lost its subscription to %r (%s; attempt %d); "
+                            "L1 cleared and bypassed until it resubscribes", os.getpid(), self._channel,
+                            describe(err), failures)
             finally:
                 self._go_untrusted()
             self._stopping.wait(self._backoff.compute(failures) if failures else 0.05)
@@ -135,6 +142,10 @@ class Listener(threading.Thread):
             self._live.set()
             self.reconnects += 1
             self._stats.count("listener.subscriptions")
+            if self._lost_at is not None:
+                log.warning("invalidation listener of worker %d resubscribed after %.2f s; L1 in use again",
+                            os.getpid(), time.monotonic() - self._lost_at)
+                self._lost_at = None
             self._safely(self.on_subscribed)
             self._listen(pubsub)
         finally:

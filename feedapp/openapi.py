@@ -92,6 +92,7 @@ OPERATIONS = {
     ("/healthz", "get"): ("Liveness", None, None, False, {200: OBJECT}),
     ("/readyz", "get"): ("Readiness (MongoDB and Redis)", None, None, False, {200: OBJECT, 503: OBJECT}),
     ("/metrics", "get"): ("Prometheus metrics", None, None, False, {200: None}),
+    ("/dashboard", "get"): ("Live cache dashboard (HTML page polling /api/cache/stats)", None, None, False, {200: None}),
 }
 
 

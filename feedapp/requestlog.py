@@ -8,7 +8,7 @@ import re
 import time
 import uuid
 
-from flask import g, request
+from flask import current_app, g, request
 
 from . import metrics
 from .cache.tiered import tiers
@@ -32,18 +32,23 @@ def _finish(response):
     request_id = getattr(g, "request_id", None) or uuid.uuid4().hex
     response.headers["X-Request-ID"] = request_id
     started = getattr(g, "started", None)
-    if started is not None:
-        route = request.url_rule.rule if request.url_rule else None
-        metrics.observe(route, request.method, response.status_code, tiers.deepest(), time.perf_counter() - started)
+    route = request.url_rule.rule if request.url_rule else None
+    family = g.get("family")  # set by cacheable responses
+    seconds = time.perf_counter() - started if started is not None else None
+    if seconds is not None:
+        metrics.observe(route, request.method, response.status_code, family, tiers.deepest(), seconds)
+        if family is not None:  # the dashboard's percentiles, summed over every app server
+            current_app.extensions["feedapp"].stats.count(f"latency.{metrics.bucket_name(seconds)}")
     if log.isEnabledFor(logging.INFO):
         log.info(json.dumps({
             "event": "request",
             "method": request.method,
-            "route": request.url_rule.rule if request.url_rule else None,
+            "route": route,
             "path": request.path,
             "status": response.status_code,
-            "latency_ms": round((time.perf_counter() - started) * 1000, 3) if started else None,
+            "latency_ms": round(seconds * 1000, 3) if seconds is not None else None,
             "tier": tiers.deepest(),
+            "family": family,
             "request_id": request_id,
             "worker": os.getpid(),
         }))

@@ -162,9 +162,17 @@ class Resources:
                 self.keys.channel, self.keys.ack_prefix, local, self.stats, ack_client=self.redis,
             )
             listener.start()  # L1 is bypassed until it is subscribed (about a millisecond)
-            self.stats.gauges = lambda: {"l1.size": len(local), "l1.maxsize": local.maxsize}
+        self.stats.gauges = lambda: worker_gauges(local, remote, listener)
         cache = TieredCache(keys=self.keys, stats=self.stats, policy=self.policy, local=local,
                             remote=remote, publisher=publisher, listener=listener)
         if listener is not None:
             listener.on_subscribed = cache.retry_unapplied
         return cache
+
+
+def worker_gauges(local, remote, listener) -> dict:
+    """This worker's current levels, sent with its heartbeat (see stats.py)."""
+    gauges = {"breaker.open": int(remote.breaker.state != "closed")}
+    if local is not None:
+        gauges.update({"l1.size": len(local), "l1.maxsize": local.maxsize, "listener.live": int(listener.live)})
+    return gauges

@@ -7,7 +7,9 @@ once a second (the stats endpoint also flushes its own worker first) and renews 
 heartbeat key, so the endpoint can say how many workers are live.
 
 Counter names are dotted: `l1.hits.<family>`, `l2.misses.<family>`, `l3.reads.<family>`,
-`requests.<tier>.<family>`, `invalidations.published`, ...
+`requests.<tier>.<family>`, `latency.<bucket upper bound in µs>`, `invalidations.published`, ...
+Gauges (a worker's current levels: L1 size, breaker open, listener live) travel with its
+heartbeat and are reported per worker and summed.
 """
 import json
 import os
@@ -83,17 +85,22 @@ class Stats:
         """Counters summed over every worker; live workers and their gauges, summed."""
         redis = self._redis()
         raw = redis.hgetall(self._keys.stats())
-        live, gone, gauges = 0, [], Counter()
+        per_worker, gone, gauges = {}, [], Counter()
         for worker, value in redis.hgetall(self._workers_key).items():
             beat = json.loads(value)
             if time.time() - beat.pop("at", 0) > HEARTBEAT_TTL:
                 gone.append(worker)  # a worker that stopped reporting (exited or killed)
                 continue
-            live += 1
+            per_worker[worker.decode()] = beat
             gauges.update(beat)
         if gone:
             redis.hdel(self._workers_key, *gone)
-        return {"counters": {k.decode(): int(v) for k, v in raw.items()}, "workers": live, "gauges": dict(gauges)}
+        return {
+            "counters": {k.decode(): int(v) for k, v in raw.items()},
+            "workers": len(per_worker),
+            "gauges": dict(gauges),
+            "per_worker": dict(sorted(per_worker.items())),
+        }
 
 
 class Flusher(threading.Thread):

@@ -27,22 +27,73 @@ def stats_report(res) -> dict:
                 "misses": summed(counters, "l1.misses"),
                 "size": totals["gauges"].get("l1.size", 0),
                 "maxsize": totals["gauges"].get("l1.maxsize", 0),
+                "fills": counters.get("l1.fills", 0),
+                "fills_refused": counters.get("l1.fills_refused", 0),
             },
             "l2": {
                 "hits": summed(counters, "l2.hits"),
                 "misses": summed(counters, "l2.misses"),
                 "keys": res.redis.dbsize(),
                 "used_memory": info.get("used_memory_human", "0B"),
+                "fills": counters.get("l2.fills", 0),
+                "fills_refused": counters.get("l2.fills_refused", 0),
+                "lease_waits": counters.get("l2.lease_waits", 0),
+                "unavailable": counters.get("l2.unavailable", 0),
+                "breaker_open_workers": totals["gauges"].get("breaker.open", 0),
             },
             "l3": {"reads": summed(counters, "l3.reads")},
         },
+        "latency_ms": latency(counters),
         "invalidations": {
             name: counters.get(f"invalidations.{name}", 0)
             for name in ("published", "received", "acknowledged", "ack_timeouts", "gaps", "publish_failures")
         },
         "families": families(counters),
         "workers": totals["workers"],
+        "per_worker": [
+            {
+                "worker": worker,
+                "l1_size": gauges.get("l1.size", 0),
+                "l1_maxsize": gauges.get("l1.maxsize", 0),
+                "listener_live": bool(gauges.get("listener.live", 0)),
+                "breaker_open": bool(gauges.get("breaker.open", 0)),
+            }
+            for worker, gauges in totals["per_worker"].items()
+        ],
     }
+
+
+def latency(counters: dict) -> dict:
+    """Percentiles of cacheable requests' latency, from the `latency.<bound µs>` buckets."""
+    buckets = {}
+    for name, count in counters.items():
+        if name.startswith("latency."):
+            bound = name.split(".", 1)[1]
+            buckets[float("inf") if bound == "inf" else int(bound) / 1000] = count
+    ordered = sorted(buckets.items())
+    return {
+        "count": sum(buckets.values()),
+        **{f"p{q}": quantile(ordered, q / 100) for q in (50, 90, 99)},
+        "buckets": {("inf" if bound == float("inf") else f"{bound:g}"): n for bound, n in ordered},
+    }
+
+
+def quantile(buckets: list, q: float) -> float | None:
+    """The q-quantile of [(upper bound, count)] sorted by bound, interpolating linearly
+    within the bucket that holds it (as Prometheus's histogram_quantile does); None if empty.
+    The dashboard's script does the same over the buckets' changes between two polls."""
+    total = sum(count for _, count in buckets)
+    if total == 0:
+        return None
+    rank, below, lower = q * total, 0, 0.0
+    for bound, count in buckets:
+        if count and below + count >= rank:
+            if bound == float("inf"):
+                return round(lower, 3)  # beyond the last bound: its lower edge is all we know
+            return round(lower + (bound - lower) * (rank - below) / count, 3)
+        below += count
+        lower = bound if bound != float("inf") else lower
+    return round(lower, 3)
 
 
 def families(counters: dict) -> dict:

@@ -48,6 +48,7 @@ def cacheable(body, family: str):
     """A 200 JSON response for a cacheable GET: X-Cache, ETag and If-None-Match handling."""
     tier = tiers.deepest() or "L3"
     resources().stats.count(f"requests.{tier}.{family}")
+    g.family = family  # for the request log and latency histograms
     response = jsonify(body)
     response.headers["X-Cache"] = tier
     response.headers["Cache-Control"] = "no-cache"

@@ -1,5 +1,5 @@
 """GET /healthz, /readyz and /metrics."""
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, current_app, jsonify
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from . import resources
@@ -19,6 +19,17 @@ def readyz():
     redis = _probe(res.redis.ping)
     body = {"status": "ok" if mongo == redis == "ok" else "degraded", "mongo": mongo, "redis": redis}
     return jsonify(body), 200 if mongo == "ok" else 503
+
+
+@bp.get("/dashboard")
+def dashboard():
+    """The live cache dashboard (static HTML and script; it polls /api/cache/stats)."""
+    response = current_app.send_static_file("dashboard.html")
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:"
+    )
+    response.headers["Cache-Control"] = "no-cache"
+    return response
 
 
 @bp.get("/api/openapi.json")
@@ -44,7 +55,8 @@ def _probe(ping) -> str:
 
 
 class _TotalsCollector:
-    """Exposes the deployment-wide counters (summed over workers in Redis)."""
+    """Exposes the deployment-wide counters (summed over workers in Redis) and each live
+    worker's gauges. Request latency histograms come from prometheus_client itself."""
 
     def __init__(self, res):
         self._res = res
@@ -58,17 +70,39 @@ class _TotalsCollector:
         lookups = CounterMetricFamily(
             "feedapp_cache_lookups", "Cache lookups by tier, outcome and key family", labels=["tier", "outcome", "family"]
         )
-        events = CounterMetricFamily("feedapp_events", "Other cache events", labels=["event"])
+        events = CounterMetricFamily(
+            "feedapp_events", "Other cache events: fills, lease waits, invalidations, ...", labels=["event"]
+        )
         for name, value in sorted(totals["counters"].items()):
             parts = name.split(".")
+            if parts[0] == "latency":
+                continue  # the dashboard's buckets; feedapp_request_seconds has them in full
             if len(parts) == 3 and parts[0] == "requests":
                 requests.add_metric([parts[1], parts[2]], value)
             elif len(parts) == 3 and parts[0] in ("l1", "l2", "l3"):
                 lookups.add_metric([parts[0].upper(), parts[1], parts[2]], value)
             else:
                 events.add_metric([name], value)
-        workers = GaugeMetricFamily("feedapp_workers", "Workers that reported in the last seconds")
-        workers.add_metric([], totals["workers"])
-        l1_size = GaugeMetricFamily("feedapp_l1_entries", "Entries in every worker's L1, summed")
-        l1_size.add_metric([], totals["gauges"].get("l1.size", 0))
-        yield from (requests, lookups, events, workers, l1_size)
+        yield from (requests, lookups, events)
+        yield from _worker_gauges(totals)
+
+
+def _worker_gauges(totals):
+    workers = GaugeMetricFamily("feedapp_workers", "Workers that reported in the last seconds")
+    workers.add_metric([], totals["workers"])
+    per_worker = {
+        "l1.size": GaugeMetricFamily("feedapp_l1_entries", "Entries in a worker's L1", labels=["worker"]),
+        "l1.maxsize": GaugeMetricFamily("feedapp_l1_maxsize", "Capacity of a worker's L1", labels=["worker"]),
+        "listener.live": GaugeMetricFamily(
+            "feedapp_listener_live", "1 while a worker's invalidation listener is subscribed", labels=["worker"]
+        ),
+        "breaker.open": GaugeMetricFamily(
+            "feedapp_breaker_open", "1 while a worker's Redis circuit breaker is open", labels=["worker"]
+        ),
+    }
+    for worker, gauges in totals["per_worker"].items():
+        for name, family in per_worker.items():
+            if name in gauges:
+                family.add_metric([worker], gauges[name])
+    yield workers
+    yield from per_worker.values()

@@ -104,7 +104,7 @@ class RemoteCache:
         try:
             result = operation(*args, **kwargs)
         except RedisError as err:
-            self.breaker.failure()
+            self.breaker.failure(err)
             raise L2Unavailable(str(err)) from err
         self.breaker.success()
         return result

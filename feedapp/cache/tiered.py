@@ -113,7 +113,7 @@ class TieredCache:
             value, tier = self._single_flight(key, token if use_l1 else None,
                                               lambda: self._below_l1(key, family, loader))
             if use_l1:
-                self.local.fill(key, token, ABSENT if value is None else value)
+                self._fill_l1(key, token, value)
         finally:
             if use_l1:
                 self.local.abandon(key, token)
@@ -203,10 +203,19 @@ class TieredCache:
                 fills.append((key, leases[key], payload, int(ttl * 1000)))
         if fills:
             try:
-                self.remote.fill_many(fills)
+                landed = self.remote.fill_many(fills)
             except L2Unavailable:
-                pass
+                return result
+            self.stats.count("l2.fills", landed)
+            if landed < len(fills):  # a write invalidated the key meanwhile: rule 4 at work
+                self.stats.count("l2.fills_refused", len(fills) - landed)
         return result
+
+    def _fill_l1(self, key, token, value):
+        if self.local.fill(key, token, ABSENT if value is None else value):
+            self.stats.count("l1.fills")
+        else:  # evicted since this worker began loading it
+            self.stats.count("l1.fills_refused")
 
     def _release(self, leases):
         if leases:
@@ -273,7 +282,7 @@ class TieredCache:
                 for key, value in found.items():
                     result[key] = value
                     if key in tokens:
-                        self.local.fill(key, tokens[key], ABSENT if value is None else value)
+                        self._fill_l1(key, tokens[key], value)
         finally:
             for key, token in tokens.items():
                 self.local.abandon(key, token)

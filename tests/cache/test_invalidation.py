@@ -77,12 +77,17 @@ def test_ack_timeout_is_counted_when_a_receiver_does_not_answer(workers, redis_s
         silent.close()
 
 
-def test_client_kill_of_the_subscriber_clears_l1_then_resumes(workers, redis_client):
+def test_client_kill_of_the_subscriber_clears_l1_then_resumes(workers, redis_client, caplog):
     worker = workers[0]
     worker.put("k", "v")
-    redis_client.client_kill_filter(_type="pubsub")
-    assert eventually(lambda: worker.local.get("k") is MISSING)
-    assert eventually(lambda: worker.listener.live)
+    with caplog.at_level("WARNING", logger="feedapp.invalidation"):
+        redis_client.client_kill_filter(_type="pubsub")
+        assert eventually(lambda: worker.local.get("k") is MISSING)
+        assert eventually(lambda: worker.listener.live)
+        every = len(workers)
+        assert eventually(lambda: sum("resubscribed after" in r.getMessage() for r in caplog.records) == every)
+    lost = [r.getMessage() for r in caplog.records if "lost its subscription" in r.getMessage()]
+    assert len(lost) == every and all("ConnectionError" in m and "L1 cleared" in m for m in lost)
     assert worker.listener.is_alive() and worker.listener.reconnects >= 2
     worker.put("k", "v2")  # and invalidation works again on the new subscription
     assert workers[1].publisher.publish(["k"]) is True

@@ -99,3 +99,22 @@ def test_breaker_opens_on_failure_and_skips_redis(redis_server):
     clock[0] += 11
     remote.get("k")  # half-open: one call goes through, and succeeds
     assert calls and remote.breaker.state == "closed"
+
+
+def test_breaker_warns_once_per_outage_with_context_and_on_recovery(redis_server, caplog):
+    dead = redis_lib.Redis(unix_socket_path=str(redis_server.socket_path) + ".nope", socket_timeout=0.2)
+    clock = [0.0]
+    remote = RemoteCache(dead, breaker=CircuitBreaker(base=1.0, cap=10.0, clock=lambda: clock[0]))
+    with caplog.at_level("WARNING", logger="feedapp.cache.breaker"):
+        for _ in range(3):
+            clock[0] += 11  # each attempt is a half-open retry that fails again
+            with pytest.raises(L2Unavailable):
+                remote.get("k")
+        degraded = [r.getMessage() for r in caplog.records]
+        assert len(degraded) == 1  # one warning per outage, not one per failed call
+        assert "L2 (Redis) degraded" in degraded[0] and ".nope" in degraded[0] and "breaker open" in degraded[0]
+        dead.get = lambda *a: None
+        clock[0] += 11
+        remote.get("k")
+    recovered = caplog.records[-1].getMessage()
+    assert len(caplog.records) == 2 and "recovered after 33.00 s and 3 failed attempts" in recovered
