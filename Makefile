@@ -6,6 +6,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 WORKERS ?= 4
+# bench.run at full scale (10,000 users, 200,000 posts) does not finish on the embedded store yet
+# (docs/status.md, issue 6): `make bench BENCH_ARGS=` runs it anyway, or set MONGO_URI.
+BENCH_ARGS ?= --quick
 STAMP := $(VENV)/.installed
 
 .PHONY: run test bench venv clean
@@ -24,9 +27,12 @@ test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)
-	$(BIN)/python -m bench.micro
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-bench.txt
+	mkdir -p bench/results
+	$(BIN)/python -m bench.micro | tee bench/results/micro.txt
 	$(BIN)/python -m bench.postlist_choice
 	$(BIN)/python -m bench.stats_overhead
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
