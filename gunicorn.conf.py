@@ -1,8 +1,9 @@
 """gunicorn settings for feedapp.
 
-The master (before it forks any worker) starts the embedded redis-server when REDIS_URL is
-unset, creates the indexes, and seeds demo data into an empty embedded store; workers inherit
-REDIS_URL through the environment and build their own clients after fork.
+The master (before it forks any worker) starts the embedded redis-servers when REDIS_URL is
+unset (one for the cache, one that never evicts for auth state: feedapp/embedded_redis.py),
+creates the indexes, and seeds demo data into an empty embedded store; workers inherit
+REDIS_URL and AUTH_REDIS_URL through the environment and build their own clients after fork.
 """
 import os
 
@@ -27,7 +28,7 @@ def on_starting(server):
     from feedapp.bootstrap import prepare_deployment, prepare_metrics_dir
 
     prepare_metrics_dir()
-    _embedded["redis"] = prepare_deployment(server.log)
+    _embedded["redis"] = prepare_deployment(server.log)  # the servers it started
 
 
 def child_exit(server, worker):
@@ -51,6 +52,5 @@ def post_worker_init(worker):
 
 
 def on_exit(server):
-    redis = _embedded.pop("redis", None)
-    if redis is not None:
+    for redis in _embedded.pop("redis", None) or ():
         redis.stop()

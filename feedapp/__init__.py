@@ -2,14 +2,25 @@
 import logging
 import os
 
-from flask import Flask
+from flask import Flask, request
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .config import Config
+
+# Every response, errors included. JSON needs no sources: CSP forbids everything and framing.
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+HSTS = "max-age=31536000; includeSubDomains"
 
 
 def create_app(config: Config | None = None) -> Flask:
     """Build the WSGI app. Creates no client: each process makes its own on first use."""
-    from . import cli, errors, requestlog
+    from . import cli, cors, errors, requestlog
     from .api import register_blueprints
     from .cache.tiered import tiers
     from .resources import Resources
@@ -27,8 +38,15 @@ def create_app(config: Config | None = None) -> Flask:
     app.before_request(tiers.reset)
     requestlog.init_app(app)
     app.after_request(_security_headers)
-    if not config.production:
+    if config.production:
+        app.after_request(_hsts)
+    else:
         app.after_request(_worker_header)
+    cors.init_app(app, config.cors_origins, config.cors_max_age)
+    if config.trusted_proxies:
+        # Behind N proxies, the client address is the Nth from the right of X-Forwarded-For.
+        n = config.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)
     return app
 
 
@@ -39,7 +57,14 @@ def _worker_header(response):
 
 
 def _security_headers(response):
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("X-Frame-Options", "DENY")
-    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)  # /dashboard sets its own CSP
+    if request.path.startswith("/api/") and "Cache-Control" not in response.headers:
+        response.headers["Cache-Control"] = "no-store"  # tokens and private profiles
+    return response
+
+
+def _hsts(response):
+    # Production is served over HTTPS (by the app or its proxy): browsers must never downgrade.
+    response.headers.setdefault("Strict-Transport-Security", HSTS)
     return response

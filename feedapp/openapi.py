@@ -63,10 +63,27 @@ class UserEnvelopeSchema(Schema):
 
 
 OBJECT = {"type": "object"}
+TEXT, HTML = "text/plain", "text/html"  # responses that are not JSON: (media type, None)
+# Path parameters: what a well-formed value looks like (anything else is 400 invalid_id / 404).
+PATH_PARAMETERS = {
+    "user_id": {"type": "string", "pattern": "^[0-9a-f]{24}$", "description": "24 hexadecimal characters"},
+    "post_id": {"type": "string", "pattern": "^[0-9a-f]{24}$", "description": "24 hexadecimal characters"},
+    "username": {"type": "string", "pattern": "^[A-Za-z0-9_]{3,30}$", "description": "any case"},
+}
+# Answers any route may give, besides those listed per operation.
+COMMON_ERRORS = {
+    400: "invalid input (invalid_json, validation_error, invalid_id)",
+    405: "method_not_allowed",
+    413: "payload_too_large (bodies over 64 KiB)",
+    503: "service_unavailable (a backing service is down)",
+}
+NOT_FOUND = {404: "not_found (no such user or post)"}
+AUTH_ERRORS = {401: "unauthorized (missing, malformed, expired or revoked token)"}
 # (rule, method): summary, request body schema, query schema, auth, {status: response schema}
 OPERATIONS = {
     ("/api/auth/register", "post"): ("Register", s.RegisterSchema, None, False, {201: UserEnvelopeSchema, 409: ErrorSchema}),
-    ("/api/auth/login", "post"): ("Log in (username or email)", s.LoginSchema, None, False, {200: TokensSchema, 401: ErrorSchema}),
+    ("/api/auth/login", "post"): ("Log in (username or email); failures are rate limited", s.LoginSchema, None, False,
+                                  {200: TokensSchema, 401: ErrorSchema, 429: ErrorSchema}),
     ("/api/auth/refresh", "post"): ("Rotate the refresh token", s.RefreshSchema, None, False, {200: TokensSchema, 401: ErrorSchema}),
     ("/api/auth/logout", "post"): ("Log out everywhere at once", None, None, True, {200: OBJECT}),
     ("/api/users/<user_id>", "get"): ("A profile", None, None, False, {200: s.ProfileSchema, 404: ErrorSchema}),
@@ -91,8 +108,8 @@ OPERATIONS = {
     ("/api/openapi.json", "get"): ("This document", None, None, False, {200: OBJECT}),
     ("/healthz", "get"): ("Liveness", None, None, False, {200: OBJECT}),
     ("/readyz", "get"): ("Readiness (MongoDB and Redis)", None, None, False, {200: OBJECT, 503: OBJECT}),
-    ("/metrics", "get"): ("Prometheus metrics", None, None, False, {200: None}),
-    ("/dashboard", "get"): ("Live cache dashboard (HTML page polling /api/cache/stats)", None, None, False, {200: None}),
+    ("/metrics", "get"): ("Prometheus metrics", None, None, False, {200: TEXT}),
+    ("/dashboard", "get"): ("Live cache dashboard (HTML page polling /api/cache/stats)", None, None, False, {200: HTML}),
 }
 
 
@@ -113,7 +130,7 @@ def build_spec() -> dict:
 
 def _operation(rule, summary, body, query, auth, responses) -> dict:
     operation = {"summary": summary, "responses": {}}
-    params = [{"in": "path", "name": part[1:-1], "required": True, "schema": {"type": "string"}}
+    params = [{"in": "path", "name": part[1:-1], "required": True, "schema": PATH_PARAMETERS[part[1:-1]]}
               for part in rule.split("/") if part.startswith("<")]
     if query is not None:
         params.append({"in": "query", "schema": query})
@@ -124,9 +141,17 @@ def _operation(rule, summary, body, query, auth, responses) -> dict:
     if auth:
         operation["security"] = [{"bearer": []}]
     for status, schema in responses.items():
-        response = {"description": str(status)}
-        if schema is not None:
-            response["content"] = {"application/json": {"schema": schema}}
-        operation["responses"][str(status)] = response
-    operation["responses"]["400"] = {"description": "invalid input", "content": {"application/json": {"schema": ErrorSchema}}}
+        operation["responses"][str(status)] = _response(str(status), schema)
+    errors = {**COMMON_ERRORS, **(AUTH_ERRORS if auth else {}), **(NOT_FOUND if "<" in rule else {})}
+    for status, description in errors.items():
+        operation["responses"].setdefault(str(status), _response(description, ErrorSchema))
     return operation
+
+
+def _response(description, schema) -> dict:
+    response = {"description": description}
+    if schema in (TEXT, HTML):
+        response["content"] = {schema: {"schema": {"type": "string"}}}
+    elif schema is not None:
+        response["content"] = {"application/json": {"schema": schema}}
+    return response

@@ -5,14 +5,26 @@ read back compares equal to the one written, on MongoDB and on the embedded stor
 Counters are changed only by `$inc` after the write that justifies them succeeded (an insert
 that did not hit a unique index, a delete that removed a document), so concurrent requests
 keep them exact without read-modify-write.
+
+Every write commits one document that is the truth (a post, a follow, a like) and then updates
+values derived from it in other documents (counters, the explore generation). MongoDB has no
+multi-document atomicity without a replica set's transactions, so a derived update that fails
+after its write committed (the store went away in between) is not reported as a failed write:
+it is remembered in `repairs` and redone from the source (a recount, not a replayed `$inc`,
+so it is right even when the failed `$inc` had in fact been applied) by `repair()`, which the
+services run before their next write and which says which cached values to invalidate.
 """
+import logging
 import re
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, PyMongoError
+
+log = logging.getLogger(__name__)
 
 NEWEST_FIRST = [("created_at", DESCENDING), ("_id", DESCENDING)]
 POPULAR_FIRST = [("likes_count", DESCENDING)] + NEWEST_FIRST
@@ -86,6 +98,7 @@ class Repository:
 
     def __init__(self, db):
         self.db = db
+        self.repairs = Repairs()
 
     def ensure_indexes(self):
         """Create every index; safe to call from every process at every start."""
@@ -165,6 +178,45 @@ class Repository:
     def _bump(self, collection, doc_id, **counters):
         self.db[collection].update_one({"_id": doc_id}, {"$inc": counters})
 
+    def derived(self, repair: tuple, update, *args, **kwargs):
+        """Run update(*args) for a value derived from a write that already committed; if the
+        store fails now, remember `repair` ((kind, id)) instead of failing the write."""
+        try:
+            return update(*args, **kwargs)
+        except PyMongoError as err:
+            log.warning("derived update %s failed after its write committed (%r); will recount", repair, err)
+            self.repairs.add(repair)
+            return None
+
+    def repair(self) -> list:
+        """Redo the derived updates that failed, from the source; the (kind, id) redone.
+        Kinds: "user" (posts, followers, following counts), "post" (likes_count, or the
+        likes of a deleted post), "counter" (a deployment-wide counter to bump)."""
+        done = []
+        for item in self.repairs.take():
+            try:
+                self._redo(*item)
+                done.append(item)
+            except PyMongoError:
+                self.repairs.add(item)
+        return done
+
+    def _redo(self, kind, ident):
+        if kind == "user":
+            self.db.users.update_one({"_id": ident}, {"$set": {
+                "posts_count": self.db.posts.count_documents({"author_id": ident}),
+                "followers_count": self.db.follows.count_documents({"followee_id": ident}),
+                "following_count": self.db.follows.count_documents({"follower_id": ident}),
+            }})
+        elif kind == "post":
+            if self.db.posts.count_documents({"_id": ident}, limit=1):
+                count = self.db.likes.count_documents({"post_id": ident})
+                self.db.posts.update_one({"_id": ident}, {"$set": {"likes_count": count}})
+            else:  # deleted: its likes go too
+                self.db.likes.delete_many({"post_id": ident})
+        elif kind == "counter":
+            self.bump_counter(ident)
+
     # --- follows -----------------------------------------------------------------------
 
     def follow(self, follower_id: ObjectId, followee_id: ObjectId) -> bool:
@@ -175,8 +227,8 @@ class Repository:
             )
         except DuplicateKeyError:
             return False
-        self._bump("users", follower_id, following_count=1)
-        self._bump("users", followee_id, followers_count=1)
+        self.derived(("user", follower_id), self._bump, "users", follower_id, following_count=1)
+        self.derived(("user", followee_id), self._bump, "users", followee_id, followers_count=1)
         return True
 
     def unfollow(self, follower_id: ObjectId, followee_id: ObjectId) -> bool:
@@ -184,8 +236,8 @@ class Repository:
         result = self.db.follows.delete_one({"follower_id": follower_id, "followee_id": followee_id})
         if result.deleted_count != 1:
             return False
-        self._bump("users", follower_id, following_count=-1)
-        self._bump("users", followee_id, followers_count=-1)
+        self.derived(("user", follower_id), self._bump, "users", follower_id, following_count=-1)
+        self.derived(("user", followee_id), self._bump, "users", followee_id, followers_count=-1)
         return True
 
     def following_ids(self, user_id: ObjectId) -> list:
@@ -253,7 +305,7 @@ class Repository:
     def create_post(self, author_id: ObjectId, content: str):
         doc = {"author_id": author_id, "content": content, "created_at": utcnow(), "likes_count": 0}
         self.db.posts.insert_one(doc)
-        self._bump("users", author_id, posts_count=1)
+        self.derived(("user", author_id), self._bump, "users", author_id, posts_count=1)
         return doc
 
     def get_post(self, post_id: ObjectId):
@@ -268,8 +320,8 @@ class Repository:
         doc = self.db.posts.find_one_and_delete({"_id": post_id})
         if doc is None:
             return None
-        self._bump("users", doc["author_id"], posts_count=-1)
-        self.db.likes.delete_many({"post_id": post_id})
+        self.derived(("user", doc["author_id"]), self._bump, "users", doc["author_id"], posts_count=-1)
+        self.derived(("post", post_id), self.db.likes.delete_many, {"post_id": post_id})
         return doc
 
     def like(self, user_id: ObjectId, post_id: ObjectId):
@@ -280,12 +332,24 @@ class Repository:
             self.db.likes.insert_one({"user_id": user_id, "post_id": post_id, "created_at": utcnow()})
         except DuplicateKeyError:
             return self._likes_count(post_id)
-        return self._likes_count(post_id, inc=1)
+        return self._counted_like(post_id, 1)
 
     def unlike(self, user_id: ObjectId, post_id: ObjectId):
         """Remove a like; return likes_count afterwards, or None if the post is gone."""
         result = self.db.likes.delete_one({"user_id": user_id, "post_id": post_id})
-        return self._likes_count(post_id, inc=-1 if result.deleted_count == 1 else 0)
+        if result.deleted_count != 1:
+            return self._likes_count(post_id)
+        return self._counted_like(post_id, -1)
+
+    def _counted_like(self, post_id, inc):
+        """likes_count after a like or unlike that committed. If the store fails now, the count
+        is repaired later and the store's error is raised (like and unlike are idempotent:
+        the client's retry answers with the count)."""
+        try:
+            return self._likes_count(post_id, inc=inc)
+        except PyMongoError:
+            self.repairs.add(("post", post_id))
+            raise
 
     def _likes_count(self, post_id, inc=0):
         if inc:
@@ -333,3 +397,23 @@ class Repository:
 
     def is_empty(self) -> bool:
         return self.db.users.find_one({}, {"_id": 1}) is None
+
+
+class Repairs:
+    """A thread-safe set of derived updates to redo (see the module docstring)."""
+
+    def __init__(self):
+        self._items = set()
+        self._lock = threading.Lock()
+
+    def add(self, item: tuple):
+        with self._lock:
+            self._items.add(item)
+
+    def take(self) -> set:
+        with self._lock:
+            items, self._items = self._items, set()
+        return items
+
+    def __bool__(self):
+        return bool(self._items)

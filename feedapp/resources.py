@@ -18,13 +18,16 @@ from .auth import TokenService
 from .cache.breaker import CircuitBreaker
 from .cache.keys import Keys
 from .cache.local import LocalCache
+from .cache.outbox import Outbox
 from .cache.policy import make_policy
 from .cache.remote import RemoteCache
 from .cache.tiered import PassThroughCache, TieredCache
 from .config import ConfigError
 from .invalidation import Listener, Publisher, worker_origin
+from .ratelimit import Limit, LoginLimiter
 from .repository import Repository
 from .services import FollowService, PostService, ProfileService
+from .services.completions import Completions
 from .services.fanout import Fanout
 from .stats import Flusher, Stats
 
@@ -76,10 +79,26 @@ class Resources:
         return self._get("stats", self._make_stats)
 
     @property
+    def auth_redis(self) -> "redis.Redis":
+        """Sessions, revocations and login counters: a Redis that never evicts (AUTH_REDIS_URL)."""
+        if not self.config.auth_redis_url or self.config.auth_redis_url == self.config.redis_url:
+            return self.redis
+        return self._get("auth_redis", lambda: redis_client(self.config.auth_redis_url, self.config.redis_timeout))
+
+    @property
     def tokens(self) -> TokenService:
         return self._get("tokens", lambda: TokenService(
-            self.config.jwt_secret, self.redis, self.keys,
+            self.config.jwt_secret, self.auth_redis, self.keys,
             self.config.access_token_ttl, self.config.refresh_token_ttl,
+        ))
+
+    @property
+    def login_limiter(self) -> LoginLimiter:
+        config = self.config
+        return self._get("login_limiter", lambda: LoginLimiter(
+            self.auth_redis, self.keys,
+            per_account=Limit(config.login_account_limit, config.login_account_window),
+            per_address=Limit(config.login_address_limit, config.login_address_window),
         ))
 
     # --- caches -------------------------------------------------------------------------------
@@ -102,13 +121,18 @@ class Resources:
 
     @property
     def follows(self) -> FollowService:
-        return self._get("follows", lambda: FollowService(self.repo, self.cache, self.keys, self.fanout))
+        return self._get("follows", lambda: FollowService(self.repo, self.cache, self.keys, self.fanout, self.completions))
 
     @property
     def posts(self) -> PostService:
         return self._get("posts", lambda: PostService(
-            self.repo, self.cache, self.keys, self.profiles, self.fanout, self.config.list_cap, self.stats
+            self.repo, self.cache, self.keys, self.profiles, self.fanout, self.config.list_cap, self.stats,
+            self.completions,
         ))
+
+    @property
+    def completions(self) -> Completions:
+        return self._get("completions", lambda: Completions(self.repo, self.cache, self.keys))
 
     def close(self):
         """Stop this process's threads and close its clients (tests; orderly shutdown)."""
@@ -119,8 +143,9 @@ class Resources:
             cache.listener.stop()  # it notices within one health interval
         if made.get("stats") is not None:
             made["stats"].flusher.stop()
-        if made.get("redis") is not None:
-            made["redis"].close()
+        for name in ("redis", "auth_redis"):
+            if made.get(name) is not None:
+                made[name].close()
 
     # --- factories ----------------------------------------------------------------------------
     def _make_repo(self):
@@ -161,13 +186,21 @@ class Resources:
                 lambda: redis_client(self._redis_url(), self.config.redis_timeout, retry=Retry(NoBackoff(), 0)),
                 self.keys.channel, self.keys.ack_prefix, local, self.stats, ack_client=self.redis,
             )
-            listener.start()  # L1 is bypassed until it is subscribed (about a millisecond)
-        self.stats.gauges = lambda: worker_gauges(local, remote, listener)
         cache = TieredCache(keys=self.keys, stats=self.stats, policy=self.policy, local=local,
-                            remote=remote, publisher=publisher, listener=listener)
+                            remote=remote, publisher=publisher, listener=listener, outbox=self._make_outbox())
         if listener is not None:
-            listener.on_subscribed = cache.retry_unapplied
+            listener.before_live = cache.drain_outbox
+            listener.start()  # L1 and L2 are bypassed until it is subscribed (about a millisecond)
+        self.stats.gauges = lambda: worker_gauges(local, remote, listener)
         return cache
+
+    def _make_outbox(self):
+        outbox = Outbox(self.repo.db, self.policy.longest_l2_ttl())
+        try:
+            outbox.ensure_index()
+        except Exception as err:  # noqa: BLE001 - the store may be down: the outbox still works
+            log.warning("could not create the outbox index: %r", err)
+        return outbox
 
 
 def worker_gauges(local, remote, listener) -> dict:

@@ -2,7 +2,8 @@
 
 `MONGO_URI=mongodb://...` (or `mongodb+srv://...`) talks to MongoDB through pymongo.
 `MONGO_URI=memory://` is an in-process mongomock store (tests, throwaway runs), writes serialized.
-No `MONGO_URI`: litemongo's SQLite-backed store under DATA_DIR/store, shared by every worker.
+No `MONGO_URI`: litemongo's SQLite-backed store under DATA_DIR/store, shared by every worker;
+creating DATA_DIR/store/OFFLINE makes it answer like an unreachable MongoDB until removed.
 
 litemongo evaluates each write in Python (read, check unique indexes, write back), which is
 atomic inside one process but not across gunicorn workers. `EmbeddedDatabase` therefore runs
@@ -18,6 +19,7 @@ from functools import wraps
 from pathlib import Path
 
 import pymongo
+import pymongo.errors
 
 WRITE_METHODS = frozenset(
     {
@@ -27,6 +29,9 @@ WRITE_METHODS = frozenset(
         "drop_index",
     }
 )
+
+
+OFFLINE_MARKER = "OFFLINE"
 
 
 def connect(config):
@@ -130,6 +135,7 @@ class EmbeddedDatabase:
         self.name = name
         self._lock = FileLock(path / ".write.lock")
         self._local = threading.local()
+        self._offline_marker = str(path / OFFLINE_MARKER)
 
     def _database(self):
         local = self._local
@@ -141,6 +147,7 @@ class EmbeddedDatabase:
         return local.client[self.name]
 
     def __getitem__(self, name):
+        self._check_online()
         return _LockedCollection(self._database()[name], self._lock)
 
     def __getattr__(self, name):
@@ -149,10 +156,17 @@ class EmbeddedDatabase:
         return self[name]
 
     def command(self, *args, **kwargs):
+        self._check_online()
         return self._database().command(*args, **kwargs)
 
     def list_collection_names(self):
         return self._database().list_collection_names()
+
+    def _check_online(self):
+        # An operator takes the embedded store offline (maintenance, a failing disk) by creating
+        # store/OFFLINE: every operation then fails as a MongoDB that cannot be reached does.
+        if os.path.exists(self._offline_marker):
+            raise pymongo.errors.ServerSelectionTimeoutError(f"embedded store is offline ({self._offline_marker} exists)")
 
     def close(self):
         """Close this thread's connection (the gunicorn master does so before it forks)."""

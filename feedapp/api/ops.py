@@ -16,7 +16,8 @@ def healthz():
 def readyz():
     res = resources()
     mongo = _probe(res.repo.ping)
-    redis = _probe(res.redis.ping)
+    # "redis" covers both servers: the cache's and the auth one (sessions; the same by default).
+    redis = "ok" if _probe(res.redis.ping) == _probe(res.auth_redis.ping) == "ok" else "down"
     body = {"status": "ok" if mongo == redis == "ok" else "degraded", "mongo": mongo, "redis": redis}
     return jsonify(body), 200 if mongo == "ok" else 503
 

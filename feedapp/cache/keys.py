@@ -4,14 +4,23 @@ Layout: `<prefix>:<area>:<family>:{<id>}[:<more>]`, prefix `feedapp:v1` by defau
 version to move a deployment to fresh keys after a representation change). Cache entries live
 under the `cache` area and auth state under `auth`, so no cache operation can reach auth keys.
 The `{...}` part is a Redis Cluster hash tag: a value and its lease always share a slot.
-Every part that comes from a client is validated (ids) or normalized and hashed (filters)
-before it gets here.
+
+No input can shape a key beyond its own slot: every variable part goes through `_part`, which
+keeps it only when it is plainly safe (ids, usernames, token ids: letters, digits, `_`, `-`)
+and otherwise replaces it by `~` and a hash, so `:`, `{`, `}`, glob characters, `../`, NUL,
+unicode or a megabyte of text can never reach another family's keys or another key's slot.
+Filter sets are always hashed. Operators name keys through `from_client`, which accepts cache
+families only and a strict character set.
 """
 import functools
 import hashlib
 import json
+import re
 
 CACHE_FAMILIES = ("profile", "username", "post", "timeline", "feed", "explore", "meta")
+_SAFE_PART = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# What an operator may type: families, ids, usernames, hashed parts, braces of the hash tag.
+_CLIENT_KEY = re.compile(r"[A-Za-z0-9_:{}~-]{1,300}")
 
 
 class Keys:
@@ -25,28 +34,29 @@ class Keys:
 
     # --- cache entries -------------------------------------------------------------------
     def profile(self, user_id) -> str:
-        return f"{self.cache_root}profile:{{{user_id}}}"
+        return f"{self.cache_root}profile:{{{_part(user_id)}}}"
 
     def username(self, username: str) -> str:
-        return f"{self.cache_root}username:{{{username.lower()}}}"
+        """Case-insensitive: every spelling of one username names one key."""
+        return f"{self.cache_root}username:{{{_part(str(username).lower())}}}"
 
     def post(self, post_id) -> str:
-        return f"{self.cache_root}post:{{{post_id}}}"
+        return f"{self.cache_root}post:{{{_part(post_id)}}}"
 
     def timeline(self, user_id) -> str:
         """The newest posts of user_id (a post list)."""
-        return f"{self.cache_root}timeline:{{{user_id}}}"
+        return f"{self.cache_root}timeline:{{{_part(user_id)}}}"
 
     def feed(self, user_id) -> str:
         """The newest posts of user_id's home feed (a post list)."""
-        return f"{self.cache_root}feed:{{{user_id}}}"
+        return f"{self.cache_root}feed:{{{_part(user_id)}}}"
 
     def explore(self, filters: dict, generation: int) -> str:
-        return f"{self.cache_root}explore:{{{generation}:{digest(filters)}}}"
+        return f"{self.cache_root}explore:{{{int(generation)}:{digest(filters)}}}"
 
     def meta(self, name: str) -> str:
         """Deployment-wide counters that keys depend on (the explore generation)."""
-        return f"{self.cache_root}meta:{{{name}}}"
+        return f"{self.cache_root}meta:{{{_part(name)}}}"
 
     def family(self, key: str) -> str:
         """The key family of a cache key ("profile", "feed", ...), "auth", or "other"."""
@@ -57,16 +67,24 @@ class Keys:
         "feed:") or absolute. Only cache families can be named; raises ValueError otherwise."""
         relative = text[len(self.cache_root):] if text.startswith(self.cache_root) else text
         full = self.cache_root + relative
-        if self.family(full) not in self.families or ":" not in relative or "*" in relative:
-            raise ValueError(f"Not a cache key or prefix: {text!r}")
+        if (
+            _CLIENT_KEY.fullmatch(relative) is None
+            or ":" not in relative
+            or self.family(full) not in self.families
+        ):
+            raise ValueError(f"Not a cache key or prefix: {text[:100]!r}")
         return full
 
     # --- auth state ----------------------------------------------------------------------
     def session(self, session_id: str) -> str:
-        return f"{self.auth_root}session:{session_id}"
+        return f"{self.auth_root}session:{_part(session_id)}"
 
     def revoked(self, token_id: str) -> str:
-        return f"{self.auth_root}revoked:{token_id}"
+        return f"{self.auth_root}revoked:{_part(token_id)}"
+
+    def login_failures(self, scope: str, subject: str) -> str:
+        """Failed-login counter of one account or client address (always hashed)."""
+        return f"{self.auth_root}login:{_part(scope)}:{{{_hashed(subject)}}}"
 
     # --- operations ----------------------------------------------------------------------
     def stats(self) -> str:
@@ -80,6 +98,17 @@ def _family(cache_root: str, auth_root: str, key: str) -> str:
     if key.startswith(auth_root):
         return "auth"
     return "other"
+
+
+def _part(value) -> str:
+    """A key part: the value itself when it is plainly safe, otherwise `~` and its hash."""
+    text = str(value)
+    return text if _SAFE_PART.fullmatch(text) else _hashed(text)
+
+
+def _hashed(text: str) -> str:
+    # surrogatepass: a lone surrogate from a hostile client still hashes instead of raising
+    return "~" + hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
 def digest(value) -> str:

@@ -7,21 +7,39 @@
   message, a clear) withdraws the token, so a value read before a write can never be stored
   after that write's eviction. Tokens exist only while a fill is in flight; nothing per key is
   left behind.
+- Stale-if-error: entries that reach their TTL move to a small stash (not to entries that
+  were evicted: those may be wrong). When the store fails, `stale(key)` offers the last value,
+  which no write has touched since (a write's eviction removes it from the stash too).
 - `timer` is injectable so tests can move time.
 """
 import threading
 import time
 
-from cachetools import TLRUCache
+from cachetools import LRUCache, TLRUCache
 
 MISSING = object()
+
+
+class _StashingTLRU(TLRUCache):
+    """A TLRUCache that keeps what expires in `stash` (an LRUCache)."""
+
+    def __init__(self, maxsize, ttu, timer, stash):
+        super().__init__(maxsize, ttu, timer=timer)
+        self.stash = stash
+
+    def expire(self, time=None):
+        expired = super().expire(time)
+        for key, value in expired:
+            self.stash[key] = value
+        return expired
 
 
 class LocalCache:
     def __init__(self, maxsize: int, ttl_for, timer=time.monotonic):
         """ttl_for(key) -> seconds that key may live in L1."""
         self._ttl_for = ttl_for
-        self._cache = TLRUCache(maxsize, self._expiry, timer=timer)
+        self._stash = LRUCache(max(1, maxsize // 2))
+        self._cache = _StashingTLRU(maxsize, self._expiry, timer, self._stash)
         self._pending = {}
         self._lock = threading.Lock()
         self.maxsize = maxsize
@@ -56,7 +74,14 @@ class LocalCache:
                 return False
             del self._pending[key]
             self._cache[key] = value
+            self._stash.pop(key, None)
             return True
+
+    def stale(self, key):
+        """The value key had when it expired (MISSING if none): for stale-if-error only."""
+        with self._lock:
+            self._cache.expire()
+            return self._stash.get(key, MISSING)
 
     def abandon(self, key, token):
         """Give up a fill (its load failed)."""
@@ -73,10 +98,12 @@ class LocalCache:
                 prefixes = tuple(prefixes)
                 targets += [k for k in self._cache.keys() if k.startswith(prefixes)]
                 targets += [k for k in self._pending if k.startswith(prefixes)]
+                targets += [k for k in self._stash.keys() if k.startswith(prefixes)]
             for key in targets:
                 self._pending.pop(key, None)
                 if self._cache.pop(key, MISSING) is not MISSING:
                     removed += 1
+                self._stash.pop(key, None)  # after: popping may have expired it into the stash
         return removed
 
     def clear(self):
@@ -84,6 +111,7 @@ class LocalCache:
         with self._lock:
             self._pending.clear()
             self._cache.clear()
+            self._stash.clear()
 
     def __len__(self):
         with self._lock:

@@ -38,6 +38,10 @@ class Policy:
     def l1_ttl(self, family: str) -> float:
         return self(family)[1]
 
+    def longest_l2_ttl(self) -> float:
+        """No L2 value lives longer than this."""
+        return max(entry[2] for entry in [*self._table.values(), self._default])
+
 
 def make_policy(config) -> Policy:
     """The per-family policy for the given settings."""

@@ -14,13 +14,19 @@ L1 (this worker) → L2 (Redis) → loader (MongoDB, L3), refilling upward:
 Requests report the deepest tier any of their reads reached through `tiers.deepest()`, which
 the API layer sends as `X-Cache`.
 """
+import logging
 import threading
 import time
 from concurrent.futures import Future
 from contextvars import ContextVar
 
+from pymongo.errors import PyMongoError
+
+from .breaker import describe
 from .local import MISSING
 from .remote import L2Unavailable
+
+log = logging.getLogger(__name__)
 
 TIER_ORDER = {"L1": 1, "L2": 2, "L3": 3}
 ABSENT = object()  # L1's marker for "the store has no such document"
@@ -77,7 +83,7 @@ class PassThroughCache:
 
 class TieredCache:
     def __init__(self, *, keys, stats, policy, local=None, remote=None, publisher=None,
-                 listener=None, lease_wait: float = 0.5):
+                 listener=None, outbox=None, lease_wait: float = 0.5):
         """policy(family) -> (codec, l1_ttl, l2_ttl, absent_ttl); see feedapp.cache.policy."""
         self.keys = keys
         self.stats = stats
@@ -86,6 +92,7 @@ class TieredCache:
         self.remote = remote
         self.publisher = publisher
         self.listener = listener
+        self.outbox = outbox
         self.lease_wait = lease_wait
         self._flights = {}
         self._flights_lock = threading.Lock()
@@ -94,8 +101,11 @@ class TieredCache:
 
     # --- reads ------------------------------------------------------------------------------
 
+    def _stream_live(self) -> bool:
+        return self.listener is None or self.listener.live
+
     def _l1_trusted(self) -> bool:
-        return self.local is not None and (self.listener is None or self.listener.live)
+        return self.local is not None and self._stream_live()
 
     def get_or_load(self, key: str, loader):
         """The value for key (None when the loader found nothing); see the module docstring."""
@@ -114,6 +124,13 @@ class TieredCache:
                                               lambda: self._below_l1(key, family, loader))
             if use_l1:
                 self._fill_l1(key, token, value)
+        except PyMongoError:
+            stale = self.local.stale(key) if use_l1 else MISSING
+            if stale is MISSING:
+                raise
+            # Stale-if-error: the store is down and this value only expired (no write evicted it).
+            self.stats.count(f"l1.stale_if_error.{family}")
+            value, tier = (None if stale is ABSENT else stale), "L1"
         finally:
             if use_l1:
                 self.local.abandon(key, token)
@@ -161,6 +178,11 @@ class TieredCache:
         """
         found, leases = {}, {}
         if self.remote is None:
+            return found, leases
+        if not self._stream_live():
+            # Until the listener has resubscribed and drained the outbox, L2 may still hold
+            # values that writes made during a Redis outage could not invalidate.
+            self.stats.count("l2.untrusted", len(keys))
             return found, leases
         self.retry_unapplied()
         try:
@@ -330,6 +352,12 @@ class TieredCache:
 
     def _remember_unapplied(self, keys, prefixes):
         self.stats.count("l2.invalidation_failures")
+        if self.outbox is not None:
+            try:
+                self.outbox.add(keys, prefixes)
+            except PyMongoError as err:  # the store failed too: this worker's memory must do
+                log.warning("could not record %d failed invalidations in the outbox: %s",
+                            len(keys) + len(prefixes), describe(err))
         with self._unapplied_lock:
             self._unapplied_keys.update(keys)
             self._unapplied_prefixes.update(prefixes)
@@ -355,6 +383,40 @@ class TieredCache:
             return
         self.stats.count("l2.invalidations_retried", len(keys) + len(prefixes))
         self._evict_everywhere(keys, prefixes)  # others may have refilled L1 from the old L2
+
+    def drain_outbox(self, batch: int = 1000):
+        """Apply every invalidation that failed earlier, in any worker, to L2 and this L1.
+
+        Runs in the listener before it trusts the caches again. Raises L2Unavailable when
+        Redis fails meanwhile (the listener then stays untrusted and retries); when the store
+        is down it applies what this worker remembers and goes on (no write can succeed
+        then, so nothing new can be missing)."""
+        self.remote.breaker.success()  # Redis answered the subscription: stop skipping it
+        self.retry_unapplied()
+        if self.outbox is None:
+            return
+        while True:
+            try:
+                entries = self.outbox.pending(batch)
+            except PyMongoError as err:
+                log.warning("could not read the invalidation outbox: %s", describe(err))
+                return
+            if not entries:
+                return
+            keys = [key for entry in entries for key in entry["k"]]
+            prefixes = [prefix for entry in entries for prefix in entry["p"]]
+            self.remote.delete(keys)
+            for prefix in prefixes:
+                self.remote.delete_prefix(prefix)
+            if self.local is not None:
+                self.local.evict(keys, prefixes)
+            self.stats.count("l2.outbox_applied", len(entries))
+            try:
+                self.outbox.done([entry["_id"] for entry in entries])
+            except PyMongoError:
+                return  # applied; the entries go next time
+            if len(entries) < batch:
+                return
 
     def _evict_everywhere(self, keys, prefixes):
         with self._flights_lock:  # loads begun before this write must not be joined after it

@@ -2,10 +2,12 @@
 from .. import cursors
 from ..errors import not_found, validation_error
 from ..schemas import profile_schema
+from .completions import Completions
 
 
 class FollowService:
-    def __init__(self, repo, cache, keys, fanout):
+    def __init__(self, repo, cache, keys, fanout, completions=None):
+        self.completions = completions or Completions(repo, cache, keys)
         self.repo = repo
         self.cache = cache
         self.keys = keys
@@ -17,15 +19,18 @@ class FollowService:
             raise validation_error({"id": ["You cannot follow yourself."]}, "You cannot follow yourself")
         if self.repo.get_user(followee_id) is None:
             raise not_found("User")
+        self.completions.settle()
         changed = (self.repo.follow if following else self.repo.unfollow)(follower_id, followee_id)
         if changed:
-            if following:
-                self.fanout.mode(followee_id)  # may move a newly popular author to pull
-            self.cache.invalidate(keys=[
-                self.keys.profile(follower_id),
-                self.keys.profile(followee_id),
-                self.keys.feed(follower_id),
-            ])
+            try:
+                if following:
+                    self.fanout.mode(followee_id)  # may move a newly popular author to pull
+            finally:  # the follow committed: its caches go even if the store fails now
+                self.cache.invalidate(keys=[
+                    self.keys.profile(follower_id),
+                    self.keys.profile(followee_id),
+                    self.keys.feed(follower_id),
+                ])
         return {"following": following}
 
     def page(self, user_id, direction: str, limit: int, before: str | None) -> dict:

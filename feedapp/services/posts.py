@@ -14,6 +14,7 @@ What is cached, and how writes keep it exact:
   deletes bump the generation (one key) instead of hunting for the pages that hold the post.
 """
 from bson import ObjectId
+from pymongo.errors import PyMongoError
 
 from .. import cursors
 from ..cache import postlists
@@ -21,12 +22,14 @@ from ..cache.postlists import PostList
 from ..cache.tiered import tiers
 from ..errors import forbidden, not_found
 from ..schemas import post_core_schema, post_representation
+from .completions import Completions
 
 EXPLORE_GENERATION = "explore_generation"
 
 
 class PostService:
-    def __init__(self, repo, cache, keys, profiles, fanout, list_cap: int, stats):
+    def __init__(self, repo, cache, keys, profiles, fanout, list_cap: int, stats, completions=None):
+        self.completions = completions or Completions(repo, cache, keys)
         self.repo = repo
         self.cache = cache
         self.keys = keys
@@ -39,11 +42,22 @@ class PostService:
 
     def create(self, author_id, content: str) -> dict:
         """Store a post; once this returns it heads its author's timeline and followers' feeds."""
+        self.completions.settle()
         doc = self.repo.create_post(author_id, content)
+        body = self._compose([post_core_schema.dump(doc)])[0]  # before the author's profile is evicted
         entry = postlists.entry_of(doc["created_at"], doc["_id"])
-        self.fanout.push(author_id, self.fanout.mode(author_id), entry, self.cap,
-                         also_invalidate=[self.keys.profile(author_id), self.keys.post(doc["_id"])])
-        return self._compose([post_core_schema.dump(doc)])[0]
+        also = [self.keys.profile(author_id), self.keys.post(doc["_id"])]
+        try:
+            self._push(author_id, entry, also)
+        except PyMongoError:
+            # Stored, but finding the feeds to reach needs the store: the author's own
+            # listing must not miss it now; the feeds get it once the store answers.
+            self.cache.invalidate(keys=[self.keys.timeline(author_id), *also])
+            self.completions.defer(f"push {doc['_id']}", lambda: self._push(author_id, entry, also))
+        return body
+
+    def _push(self, author_id, entry, also_invalidate):
+        self.fanout.push(author_id, self.fanout.mode(author_id), entry, self.cap, also_invalidate=also_invalidate)
 
     def get(self, post_id) -> dict:
         core = self.cache.get_or_load(self.keys.post(post_id), lambda: self._load_core(post_id))
@@ -58,19 +72,23 @@ class PostService:
             raise not_found("Post")
         if doc["author_id"] != user_id and not is_admin:
             raise forbidden("Only the author or an admin may delete this post")
+        self.completions.settle()
         if self.repo.delete_post(post_id) is None:
             raise not_found("Post")
-        self.repo.bump_counter(EXPLORE_GENERATION)
+        self.repo.derived(("counter", EXPLORE_GENERATION), self.repo.bump_counter, EXPLORE_GENERATION)
         self.cache.invalidate(keys=[
             self.keys.post(post_id), self.keys.profile(doc["author_id"]), self.keys.meta(EXPLORE_GENERATION),
         ])
 
     def set_liked(self, user_id, post_id, liked: bool) -> dict:
         """Like or unlike (idempotent); likes_count is exact on the next read anywhere."""
-        count = (self.repo.like if liked else self.repo.unlike)(user_id, post_id)
+        self.completions.settle()
+        try:
+            count = (self.repo.like if liked else self.repo.unlike)(user_id, post_id)
+        finally:  # also when the store failed after the like committed
+            self.cache.invalidate(keys=[self.keys.post(post_id)])
         if count is None:
             raise not_found("Post")
-        self.cache.invalidate(keys=[self.keys.post(post_id)])
         return {"liked": liked, "likes_count": count}
 
     # --- listings ----------------------------------------------------------------------------

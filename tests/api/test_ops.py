@@ -96,3 +96,17 @@ def test_metrics_count_l3_reads_by_family(client, alice):
 
 def test_metrics_need_no_token(client):
     assert client.get("/metrics").status_code == 200
+
+
+def test_readyz_reports_redis_down_when_the_auth_server_is_unreachable(config, redis_client, tmp_path):
+    from dataclasses import replace
+
+    from feedapp import create_app
+
+    app = create_app(replace(config, auth_redis_url=f"unix://{tmp_path}/no-auth-redis.sock"))
+    try:
+        response = app.test_client().get("/readyz")
+        assert response.status_code == 200
+        assert response.get_json() == {"status": "degraded", "mongo": "ok", "redis": "down"}
+    finally:
+        app.extensions["feedapp"].close()

@@ -89,3 +89,22 @@ def test_evict_removes_value_and_counts():
     put(cache, "b:1", 3)
     assert cache.evict(["b:1", "nope"], ["a:"]) == 3
     assert len(cache) == 0
+
+
+def test_expired_entries_are_kept_for_stale_if_error_but_evicted_ones_are_not():
+    now = [0.0]
+    cache = LocalCache(10, lambda key: 5, timer=lambda: now[0])
+    for key in ("a", "b", "c"):
+        cache.fill(key, cache.begin(key), key.upper())
+    now[0] = 6
+    assert cache.get("a") is MISSING  # expired: not served as fresh...
+    assert cache.stale("a") == "A"  # ...but offered when the store fails
+    cache.evict(keys=["b"])  # a write's eviction: its old value must never come back
+    assert cache.stale("b") is MISSING
+    cache.evict(prefixes=["c"])
+    assert cache.stale("c") is MISSING
+    cache.fill("a", cache.begin("a"), "A2")  # a fresh value replaces the stale one
+    assert cache.get("a") == "A2"
+    cache.clear()  # the invalidation stream was lost: nothing old may be trusted
+    now[0] = 20
+    assert cache.stale("a") is MISSING

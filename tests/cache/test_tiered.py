@@ -14,7 +14,7 @@ import redis as redis_lib
 from feedapp.cache.keys import Keys
 from feedapp.cache.local import MISSING, LocalCache
 from feedapp.cache.policy import make_policy
-from feedapp.cache.remote import RemoteCache
+from feedapp.cache.remote import L2Unavailable, RemoteCache
 from feedapp.cache.tiered import TieredCache, tiers
 from feedapp.config import Config
 from feedapp.invalidation import Listener, Publisher
@@ -24,7 +24,7 @@ KEYS = Keys("t:v1")
 KEY = KEYS.profile("42")
 
 
-def make_worker(url, name, lease_wait=0.5, offline=None):
+def make_worker(url, name, lease_wait=0.5, offline=None, outbox=None):
     """offline: an Event that, while set, makes the listener's reconnects fail."""
     client = redis_lib.Redis.from_url(url, socket_timeout=1)
     stats = Stats(lambda: client, KEYS)
@@ -38,11 +38,14 @@ def make_worker(url, name, lease_wait=0.5, offline=None):
 
     listener = Listener(connect, KEYS.channel, KEYS.ack_prefix,
                         local, stats, health_interval=0.2, health_timeout=0.5, ack_client=client)
+    publisher = Publisher(client, KEYS.channel, KEYS.ack_prefix, name, stats, ack_timeout=1.0)
+    cache = TieredCache(keys=KEYS, stats=stats, policy=make_policy(Config(explore_ttl=120)), local=local,
+                        remote=RemoteCache(client), publisher=publisher, listener=listener,
+                        outbox=outbox, lease_wait=lease_wait)
+    listener.before_live = cache.drain_outbox
     listener.start()
     assert listener.wait_live(5)
-    publisher = Publisher(client, KEYS.channel, KEYS.ack_prefix, name, stats, ack_timeout=1.0)
-    return TieredCache(keys=KEYS, stats=stats, policy=make_policy(Config(explore_ttl=120)), local=local,
-                       remote=RemoteCache(client), publisher=publisher, listener=listener, lease_wait=lease_wait)
+    return cache
 
 
 @pytest.fixture
@@ -187,7 +190,7 @@ def test_absent_documents_are_cached_briefly(pair, redis_client):
     assert 0 < redis_client.pttl(KEY) <= 10_000
 
 
-def test_l1_is_cleared_and_bypassed_while_the_listener_is_down(redis_server, redis_client):
+def test_l1_and_l2_are_bypassed_while_the_listener_is_down(redis_server, redis_client):
     offline = threading.Event()
     a = make_worker(redis_server.url, "a", offline=offline)
     try:
@@ -200,9 +203,10 @@ def test_l1_is_cleared_and_bypassed_while_the_listener_is_down(redis_server, red
         while a.listener.live and time.monotonic() < deadline:
             time.sleep(0.005)
         assert not a.listener.live and a.local.get(KEY) is MISSING
-        for _ in range(3):  # nothing is served from, or stored in, L1 meanwhile
-            assert read(a, store) == ({"name": "v"}, "L2")
+        for _ in range(3):  # nothing is served from, or stored in, L1 or L2 meanwhile
+            assert read(a, store) == ({"name": "v"}, "L3")
         assert len(a.local) == 0
+        assert a.stats.counted()["l2.untrusted"] == 3
         offline.clear()
         assert a.listener.wait_live(5) and a.listener.is_alive()
         read(a, store)
@@ -281,3 +285,92 @@ def test_each_l2_lookup_is_counted_once(pair):
     leader.result(5), follower.result(5)
     counts = b.stats.pending()
     assert counts["l2.hits.profile"] == 1 and counts["l2.misses.profile"] == 0
+
+
+def test_an_invalidation_redis_missed_is_applied_by_every_worker_before_it_trusts_l2(redis_server, redis_client):
+    """Worker a writes while Redis refuses it; a dies. Worker b lost its subscription in the
+    same outage: when it resubscribes it drains the outbox (in the store) before it reads L2."""
+    import mongomock
+
+    from feedapp.cache.outbox import Outbox
+
+    outbox = Outbox(mongomock.MongoClient().db, 600)
+    offline = threading.Event()
+    a = make_worker(redis_server.url, "a", outbox=outbox)
+    b = make_worker(redis_server.url, "b", offline=offline, outbox=outbox)
+    try:
+        store = Store({"name": "old"})
+        read(b, store)
+        assert redis_client.get(KEY) is not None  # L2 holds "old"
+        offline.set()  # the outage, as b sees it: its subscription drops and cannot come back
+        redis_client.client_kill_filter(_type="pubsub")
+        deadline = time.monotonic() + 5
+        while b.listener.live and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert not b.listener.live
+
+        def refused(*args, **kwargs):
+            raise L2Unavailable("test: Redis refuses the writer")
+
+        a.remote.delete = refused  # a's invalidation cannot reach Redis
+        store.value = {"name": "new"}
+        a.invalidate(keys=[KEY])
+        assert redis_client.get(KEY) is not None  # L2 still holds "old"...
+        assert [entry["k"] for entry in outbox.pending()] == [[KEY]]  # ...and the store knows it
+        a.listener.stop()  # a dies with the invalidation in its memory only; the outbox keeps it
+
+        assert read(b, store) == ({"name": "new"}, "L3")  # b does not trust L2 meanwhile
+        offline.clear()
+        assert b.listener.wait_live(5)
+        assert redis_client.get(KEY) is None and outbox.pending() == []  # drained before live
+        assert read(b, store) == ({"name": "new"}, "L3")
+        assert read(b, store) == ({"name": "new"}, "L1")
+    finally:
+        a.listener.stop()
+        b.listener.stop()
+
+
+def test_the_outbox_is_not_drained_while_redis_fails_and_the_listener_stays_untrusted(redis_server):
+    import mongomock
+
+    from feedapp.cache.outbox import Outbox
+
+    outbox = Outbox(mongomock.MongoClient().db, 600)
+    outbox.add([KEY], [])
+    cache = make_worker(redis_server.url, "a", outbox=outbox)
+    try:
+        assert outbox.pending() == []  # drained once subscribed
+        outbox.add([KEY], [])
+
+        def refused(*args, **kwargs):
+            raise L2Unavailable("test: deletes fail")
+
+        cache.remote.delete = refused
+        with pytest.raises(L2Unavailable):
+            cache.drain_outbox()
+        assert len(outbox.pending()) == 1  # kept for the next attempt
+    finally:
+        cache.listener.stop()
+
+
+def test_stale_if_error_serves_an_expired_l1_value_only_while_the_store_fails():
+    from pymongo.errors import ServerSelectionTimeoutError
+
+    now = [0.0]
+    local = LocalCache(10, lambda key: 5, timer=lambda: now[0])
+    cache = TieredCache(keys=KEYS, stats=Stats(lambda: None, KEYS), policy=make_policy(Config()),
+                        local=local, remote=None)
+
+    def down():
+        raise ServerSelectionTimeoutError("test: the store is down")
+
+    assert cache.get_or_load(KEY, lambda: {"name": "v"}) == {"name": "v"}
+    now[0] = 6  # expired in L1
+    tiers.reset()
+    assert cache.get_or_load(KEY, down) == {"name": "v"}
+    assert tiers.deepest() == "L1" and cache.stats.counted()["l1.stale_if_error.profile"] == 1
+    assert cache.get_or_load(KEY, lambda: {"name": "w"}) == {"name": "w"}  # store back: fresh again
+    cache.invalidate(keys=[KEY])  # a write: the old value must never be offered again
+    now[0] = 20
+    with pytest.raises(ServerSelectionTimeoutError):
+        cache.get_or_load(KEY, down)
