@@ -31,8 +31,8 @@ class Worker:
         self.client = connect()
         self.stats = Stats(lambda: self.client, Keys())
         self.local = LocalCache(100, lambda key: 60)
-        self.listener = Listener(connect, CHANNEL, ACKS, self.local, self.stats,
-                                 health_interval=0.2, health_timeout=0.5, ack_client=self.client)
+        # The listener's own health settings: the ones every gunicorn worker runs with.
+        self.listener = Listener(connect, CHANNEL, ACKS, self.local, self.stats, ack_client=self.client)
         self.publisher = Publisher(self.client, CHANNEL, ACKS, name, self.stats, ack_timeout=0.5)
         self.listener.start()
         assert self.listener.wait_live(5)
@@ -152,8 +152,14 @@ def test_silent_subscriber_socket_is_detected_by_the_health_check(redis_server):
     worker = Worker(lambda: redis_lib.Redis(host="127.0.0.1", port=proxy.port, socket_timeout=1), "quiet")
     try:
         worker.put("k", "v")
+        frozen_at = time.monotonic()
         proxy.frozen.set()  # the connection stays open but nothing comes through
         assert eventually(lambda: not worker.listener.live, timeout=3)
+        detected_after = time.monotonic() - frozen_at
+        print(f"\nsilent subscriber detected after {detected_after * 1000:.0f} ms")
+        # The target: a listener notices a silent Redis within 1 s (0.3 s of silence,
+        # 0.5 s for the ping's answer, 0.1 s polling).
+        assert detected_after < 1.0
         assert worker.local.get("k") is MISSING
         proxy.frozen.clear()
         assert eventually(lambda: worker.listener.live, timeout=10)

@@ -116,7 +116,14 @@ class Traffic:
     # --- analysis ---------------------------------------------------------------------------
 
     def server_errors(self) -> list:
+        """Reads answered 5xx or not answered at all (connection errors)."""
         return [r for r in self.reads if not isinstance(r["status"], int) or r["status"] >= 500]
+
+    def count_5xx(self) -> int:
+        return sum(isinstance(r["status"], int) and r["status"] >= 500 for r in self.reads)
+
+    def count_connection_errors(self) -> int:
+        return sum(not isinstance(r["status"], int) for r in self.reads)
 
     def staleness(self) -> dict:
         """Reads of the watched profile that showed a value older than the newest write that
