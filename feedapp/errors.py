@@ -1,5 +1,6 @@
 """APIError and the handlers that turn every failure into API.md's JSON error shape."""
 import logging
+import sqlite3
 
 from flask import jsonify
 from marshmallow import ValidationError
@@ -111,6 +112,11 @@ def init_app(app):
     @app.errorhandler(ConnectionFailure)
     def handle_mongo(err):
         log.warning("MongoDB error: %r", err)
+        return handle_api_error(unavailable("The database is unavailable; try again shortly"))
+
+    @app.errorhandler(sqlite3.Error)
+    def handle_embedded_store(err):  # raised while a cursor of the embedded store is read
+        log.warning("embedded store error: %r", err)
         return handle_api_error(unavailable("The database is unavailable; try again shortly"))
 
     @app.errorhandler(RedisError)

@@ -155,14 +155,9 @@ class Listener(threading.Thread):
             pubsub.close()
             client.close()
 
-    def _safely(callback):
-        try:
-            callback()
-        except Exception as err:  # noqa: BLE001 - a hook must not take the listener down
-            log.warning("listener hook failed: %r", err)
-
     def _await_subscribed(self, pubsub):
-        deadline = time.monotonic() + self._health_timeout
+        # Generous: a busy worker must not take a slow confirmation for a lost connection.
+        deadline = time.monotonic() + max(2.0, self._health_timeout)
         while time.monotonic() < deadline:
             message = pubsub.get_message(timeout=0.2)
             if message and message["type"] == "subscribe":

@@ -189,33 +189,56 @@ class Repository:
             return None
 
     def repair(self) -> list:
-        """Redo the derived updates that failed, from the source; the (kind, id) redone.
-        Kinds: "user" (posts, followers, following counts), "post" (likes_count, or the
-        likes of a deleted post), "counter" (a deployment-wide counter to bump)."""
-        done = []
-        for item in self.repairs.take():
-            try:
-                self._redo(*item)
-                done.append(item)
-            except PyMongoError:
-                self.repairs.add(item)
-        return done
+        """Redo the derived updates that failed, from the source; the (kind, id) it changed.
 
-    def _redo(self, kind, ident):
+        Kinds: "user" (posts, followers, following counts), "post" (likes_count, or the likes
+        of a deleted post), "counter" (a deployment-wide counter to bump). A recount cannot be
+        atomic with other workers' `$inc`s (no multi-document transactions), so it sets the
+        counters only if they still hold what it read (compare-and-set) and an item is done
+        only once a pass finds counters and source agreeing without writing. Stops at the
+        first store failure (the store is down: the rest waits for the next pass)."""
+        changed = []
+        items = self.repairs.take()
+        while items:
+            item = items.pop()
+            try:
+                done, wrote = self._redo(*item)
+            except PyMongoError:
+                for left in (item, *items):
+                    self.repairs.add(left)
+                break
+            if wrote:
+                changed.append(item)
+            if not done:
+                self.repairs.add(item)
+        return changed
+
+    def _redo(self, kind, ident) -> tuple:
+        """(done, wrote) for one repair item."""
+        if kind == "counter":
+            self.bump_counter(ident)
+            return True, True
         if kind == "user":
-            self.db.users.update_one({"_id": ident}, {"$set": {
+            truth = {
                 "posts_count": self.db.posts.count_documents({"author_id": ident}),
                 "followers_count": self.db.follows.count_documents({"followee_id": ident}),
                 "following_count": self.db.follows.count_documents({"follower_id": ident}),
-            }})
-        elif kind == "post":
-            if self.db.posts.count_documents({"_id": ident}, limit=1):
-                count = self.db.likes.count_documents({"post_id": ident})
-                self.db.posts.update_one({"_id": ident}, {"$set": {"likes_count": count}})
-            else:  # deleted: its likes go too
-                self.db.likes.delete_many({"post_id": ident})
-        elif kind == "counter":
-            self.bump_counter(ident)
+            }
+            return self._set_if_unchanged("users", ident, truth)
+        if self.db.posts.count_documents({"_id": ident}, limit=1):
+            return self._set_if_unchanged("posts", ident, {"likes_count": self.db.likes.count_documents({"post_id": ident})})
+        self.db.likes.delete_many({"post_id": ident})  # a deleted post's likes go too
+        return True, True
+
+    def _set_if_unchanged(self, collection, ident, truth: dict) -> tuple:
+        stored = self.db[collection].find_one({"_id": ident}, list(truth))
+        if stored is None:
+            return True, False
+        seen = {name: stored.get(name, 0) for name in truth}
+        if seen == truth:
+            return True, False
+        self.db[collection].update_one({"_id": ident, **seen}, {"$set": truth})
+        return False, True  # verified by the next pass
 
     # --- follows -----------------------------------------------------------------------
 

@@ -24,6 +24,7 @@ from .cache.remote import RemoteCache
 from .cache.tiered import PassThroughCache, TieredCache
 from .config import ConfigError
 from .invalidation import Listener, Publisher, worker_origin
+from .maintenance import Maintenance
 from .ratelimit import Limit, LoginLimiter
 from .repository import Repository
 from .services import FollowService, PostService, ProfileService
@@ -143,6 +144,8 @@ class Resources:
             cache.listener.stop()  # it notices within one health interval
         if made.get("stats") is not None:
             made["stats"].flusher.stop()
+        if made.get("maintenance") is not None:
+            made["maintenance"].stop()
         for name in ("redis", "auth_redis"):
             if made.get(name) is not None:
                 made[name].close()
@@ -189,9 +192,10 @@ class Resources:
         cache = TieredCache(keys=self.keys, stats=self.stats, policy=self.policy, local=local,
                             remote=remote, publisher=publisher, listener=listener, outbox=self._make_outbox())
         if listener is not None:
-            listener.before_live = cache.drain_outbox
+            listener.before_live = cache.on_resubscribed
             listener.start()  # L1 and L2 are bypassed until it is subscribed (about a millisecond)
         self.stats.gauges = lambda: worker_gauges(local, remote, listener)
+        self._made["maintenance"] = Maintenance([lambda: self.completions.settle(), cache.drain_now]).start_once()
         return cache
 
     def _make_outbox(self):

@@ -12,7 +12,9 @@ unique indexes are exact across workers exactly as they are on MongoDB. Each thr
 own litemongo client because SQLite connections must stay on the thread that opened them.
 """
 import fcntl
+import itertools
 import os
+import sqlite3
 import threading
 from contextlib import contextmanager
 from functools import wraps
@@ -20,6 +22,8 @@ from pathlib import Path
 
 import pymongo
 import pymongo.errors
+
+from . import store_sync
 
 WRITE_METHODS = frozenset(
     {
@@ -32,6 +36,8 @@ WRITE_METHODS = frozenset(
 
 
 OFFLINE_MARKER = "OFFLINE"
+PRUNE_EVERY = 1000  # writes between two prunings of the embedded store's change log
+_WRITES = itertools.count(1)
 
 
 def connect(config):
@@ -148,7 +154,9 @@ class EmbeddedDatabase:
 
     def __getitem__(self, name):
         self._check_online()
-        return _LockedCollection(self._database()[name], self._lock)
+        collection = self._database()[name]
+        store_sync.install(collection._store)  # noqa: SLF001 - see feedapp.store_sync
+        return _LockedCollection(collection, self._lock, prune=store_sync.prune)
 
     def __getattr__(self, name):
         if name.startswith("_"):
@@ -177,18 +185,38 @@ class EmbeddedDatabase:
 
 
 class _LockedCollection:
-    def __init__(self, collection, lock):
+    def __init__(self, collection, lock, prune=None):
         self._collection = collection
         self._lock = lock
+        self._prune = prune
 
     def __getattr__(self, name):
         attr = getattr(self._collection, name)
-        if name not in WRITE_METHODS:
+        if not callable(attr):
             return attr
+        if name not in WRITE_METHODS:
+            return _as_pymongo_errors(attr)
 
         @wraps(attr)
         def locked(*args, **kwargs):
             with self._lock.held():
-                return attr(*args, **kwargs)
+                result = attr(*args, **kwargs)
+                if self._prune is not None and next(_WRITES) % PRUNE_EVERY == 0:
+                    self._prune(self._collection._store)  # noqa: SLF001
+                return result
 
-        return locked
+        return _as_pymongo_errors(locked)
+
+
+def _as_pymongo_errors(method):
+    """Report the embedded store's SQLite failures (locked, disk I/O, disk full) as pymongo
+    reports an unreachable server, so every caller handles them as MongoDB failures."""
+
+    @wraps(method)
+    def translated(*args, **kwargs):
+        try:
+            return method(*args, **kwargs)
+        except sqlite3.Error as err:
+            raise pymongo.errors.AutoReconnect(f"embedded store failed: {err}") from err
+
+    return translated

@@ -93,6 +93,10 @@ class LocalCache:
         """Remove keys and every key under prefixes, with their fills in flight."""
         removed = 0
         with self._lock:
+            # Move what has expired into the stash first: TLRUCache hides expired, unpurged
+            # entries from pop() and iteration, and a later expire() would stash them after
+            # this eviction (an evicted value must never be offered as stale).
+            self._cache.expire()
             targets = list(keys)
             if prefixes:
                 prefixes = tuple(prefixes)
@@ -103,7 +107,7 @@ class LocalCache:
                 self._pending.pop(key, None)
                 if self._cache.pop(key, MISSING) is not MISSING:
                     removed += 1
-                self._stash.pop(key, None)  # after: popping may have expired it into the stash
+                self._stash.pop(key, None)
         return removed
 
     def clear(self):

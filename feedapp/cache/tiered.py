@@ -365,37 +365,37 @@ class TieredCache:
                 self._unapplied_keys.clear()
                 self._unapplied_prefixes = {self.keys.cache_root}
 
-    def retry_unapplied(self):
-        """Apply invalidations that failed earlier (called before L2 reads and on resubscribe)."""
+    def retry_unapplied(self, publish: bool = True):
+        """Apply invalidations that failed earlier (called before L2 reads and on resubscribe).
+        publish=False: evict only this worker's L1 (the listener's own drain: it cannot ack)."""
         if not (self._unapplied_keys or self._unapplied_prefixes) or self.remote.breaker.is_open:
             return
         with self._unapplied_lock:
             keys, self._unapplied_keys = list(self._unapplied_keys), set()
             prefixes, self._unapplied_prefixes = list(self._unapplied_prefixes), set()
         try:
-            self.remote.delete(keys)
-            for prefix in prefixes:
-                self.remote.delete_prefix(prefix)
+            self._delete_in_l2(keys, prefixes)
         except L2Unavailable:
             with self._unapplied_lock:
                 self._unapplied_keys.update(keys)
                 self._unapplied_prefixes.update(prefixes)
             return
         self.stats.count("l2.invalidations_retried", len(keys) + len(prefixes))
-        self._evict_everywhere(keys, prefixes)  # others may have refilled L1 from the old L2
+        self._evict_after_retry(keys, prefixes, publish)
 
-    def drain_outbox(self, batch: int = 1000):
-        """Apply every invalidation that failed earlier, in any worker, to L2 and this L1.
+    def drain_outbox(self, batch: int = 100, publish: bool = False):
+        """Apply every invalidation that failed earlier, in any worker, to L2 and L1.
 
-        Runs in the listener before it trusts the caches again. Raises L2Unavailable when
-        Redis fails meanwhile (the listener then stays untrusted and retries); when the store
-        is down it applies what this worker remembers and goes on (no write can succeed
-        then, so nothing new can be missing)."""
-        self.remote.breaker.success()  # Redis answered the subscription: stop skipping it
-        self.retry_unapplied()
-        if self.outbox is None:
+        The listener runs it before it trusts the caches again (publish=False: this L1 only;
+        every other worker drains on its own resubscribe), and each worker runs it every few
+        seconds while live (publish=True: every L1, for failures no listener noticed). Raises
+        L2Unavailable when Redis fails meanwhile (the listener then stays untrusted and
+        retries). When the store cannot be read it goes on: staying untrusted would turn
+        every cached read into a failed store read (the double fault is documented)."""
+        if self.remote is None:
             return
-        while True:
+        self.retry_unapplied(publish)
+        while self.outbox is not None:
             try:
                 entries = self.outbox.pending(batch)
             except PyMongoError as err:
@@ -405,18 +405,42 @@ class TieredCache:
                 return
             keys = [key for entry in entries for key in entry["k"]]
             prefixes = [prefix for entry in entries for prefix in entry["p"]]
-            self.remote.delete(keys)
-            for prefix in prefixes:
-                self.remote.delete_prefix(prefix)
-            if self.local is not None:
-                self.local.evict(keys, prefixes)
+            self._delete_in_l2(keys, prefixes)
+            self._evict_after_retry(keys, prefixes, publish)
             self.stats.count("l2.outbox_applied", len(entries))
             try:
                 self.outbox.done([entry["_id"] for entry in entries])
             except PyMongoError:
-                return  # applied; the entries go next time
+                return  # applied; they are applied again (harmlessly) next time
             if len(entries) < batch:
                 return
+
+    def on_resubscribed(self):
+        """The listener's `before_live`: Redis answered it, so stop skipping Redis, and drain
+        the outbox before the caches are trusted again."""
+        self.remote.breaker.success()
+        self.drain_outbox(publish=False)
+
+    def drain_now(self):
+        """The periodic drain (see drain_outbox); skipped while Redis or the stream is down."""
+        if self.remote is None or self.remote.breaker.is_open or not self._stream_live():
+            return
+        try:
+            self.drain_outbox(publish=True)
+        except L2Unavailable:
+            pass  # the breaker is open now; the listener drains when Redis is back
+
+    def _delete_in_l2(self, keys, prefixes, chunk: int = 500):
+        for start in range(0, len(keys), chunk):  # each call well inside the socket timeout
+            self.remote.delete(keys[start:start + chunk])
+        for prefix in prefixes:
+            self.remote.delete_prefix(prefix)
+
+    def _evict_after_retry(self, keys, prefixes, publish):
+        if publish:
+            self._evict_everywhere(keys, prefixes)  # others may have refilled L1 from the old L2
+        elif self.local is not None:
+            self.local.evict(keys, prefixes)
 
     def _evict_everywhere(self, keys, prefixes):
         with self._flights_lock:  # loads begun before this write must not be joined after it

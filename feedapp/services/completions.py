@@ -1,5 +1,7 @@
 """Finishing writes whose truth committed but whose derived work failed part-way.
 
+`settle()` runs before each write and every two seconds (feedapp.maintenance).
+
 A write commits one document in the store, then updates what derives from it: counters and
 the explore generation in the store (see Repository.repair), and the caches (a new post's
 entry written through to feeds). When the store goes away in between, the derived work is
@@ -9,8 +11,6 @@ answers again. Each redo is idempotent (recounts; feed inserts skip an entry alr
 """
 import logging
 import threading
-
-from pymongo.errors import PyMongoError
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +39,15 @@ class Completions:
             return
         with self._lock:
             pending, self._pending = self._pending, {}
-        for name, redo in pending.items():
+        items = list(pending.items())
+        for i, (name, redo) in enumerate(items):
             try:
                 redo()
-            except PyMongoError as err:
+            except Exception as err:  # noqa: BLE001 - keep it (and the rest) for the next pass
                 log.warning("could not finish %s yet: %r", name, err)
-                self.defer(name, redo)
+                for left_name, left in items[i:]:
+                    self.defer(left_name, left)
+                return
 
     def _cache_key(self, kind, ident) -> str:
         return {"user": self.keys.profile, "post": self.keys.post, "counter": self.keys.meta}[kind](ident)

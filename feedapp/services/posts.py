@@ -44,7 +44,6 @@ class PostService:
         """Store a post; once this returns it heads its author's timeline and followers' feeds."""
         self.completions.settle()
         doc = self.repo.create_post(author_id, content)
-        body = self._compose([post_core_schema.dump(doc)])[0]  # before the author's profile is evicted
         entry = postlists.entry_of(doc["created_at"], doc["_id"])
         also = [self.keys.profile(author_id), self.keys.post(doc["_id"])]
         try:
@@ -54,7 +53,7 @@ class PostService:
             # listing must not miss it now; the feeds get it once the store answers.
             self.cache.invalidate(keys=[self.keys.timeline(author_id), *also])
             self.completions.defer(f"push {doc['_id']}", lambda: self._push(author_id, entry, also))
-        return body
+        return self._compose([post_core_schema.dump(doc)])[0]
 
     def _push(self, author_id, entry, also_invalidate):
         self.fanout.push(author_id, self.fanout.mode(author_id), entry, self.cap, also_invalidate=also_invalidate)

@@ -206,3 +206,15 @@ def test_error_bodies_are_json_with_only_the_error_member(client):
     response = client.get("/api/users/not-an-id")
     assert response.headers["Content-Type"].startswith("application/json")
     assert set(response.get_json()) == {"error"}
+
+
+def test_an_embedded_store_failure_while_reading_a_cursor_is_a_json_503(client, resources, monkeypatch):
+    import sqlite3
+
+    def broken_page(*args, **kwargs):  # what the embedded store raises mid-iteration on I/O errors
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(resources.repo, "explore", broken_page)
+    response = client.get("/api/posts?q=anything")
+    assert response.status_code == 503
+    assert response.get_json()["error"]["code"] == "service_unavailable"

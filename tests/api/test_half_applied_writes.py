@@ -129,3 +129,15 @@ def test_a_deleted_post_whose_derived_updates_failed_is_gone_everywhere(client, 
     client.post("/api/posts", json={"content": "settle"}, headers=author.headers)
     assert resources.repo.db.likes.count_documents({"post_id": ObjectId(post_id)}) == 0
     assert stored_user(resources, author)["posts_count"] == 1  # "settle" only
+
+
+def test_a_recount_is_done_only_once_a_pass_finds_counter_and_source_agreeing(make_user, resources):
+    author = make_user()
+    repo, uid = resources.repo, ObjectId(author.id)
+    repo.db.users.update_one({"_id": uid}, {"$set": {"posts_count": 5}})  # off after a failed $inc
+    repo.repairs.add(("user", uid))
+    assert repo.repair() == [("user", uid)] and repo.repairs  # set to 0, kept to be verified
+    repo.db.users.update_one({"_id": uid}, {"$inc": {"posts_count": 1}})  # another worker's stray $inc
+    assert repo.repair() == [("user", uid)] and repo.repairs  # not agreeing: set again
+    assert repo.repair() == [] and not repo.repairs  # agreeing without a write: done
+    assert stored_user(resources, author)["posts_count"] == 0

@@ -42,7 +42,7 @@ def make_worker(url, name, lease_wait=0.5, offline=None, outbox=None):
     cache = TieredCache(keys=KEYS, stats=stats, policy=make_policy(Config(explore_ttl=120)), local=local,
                         remote=RemoteCache(client), publisher=publisher, listener=listener,
                         outbox=outbox, lease_wait=lease_wait)
-    listener.before_live = cache.drain_outbox
+    listener.before_live = cache.on_resubscribed
     listener.start()
     assert listener.wait_live(5)
     return cache

@@ -1,0 +1,30 @@
+"""One thread per worker for work that must not wait for the next request: finishing derived
+updates that failed after their write committed (services.completions) and draining the
+invalidation outbox (TieredCache.drain_now), every `interval` seconds."""
+import logging
+import threading
+
+log = logging.getLogger(__name__)
+
+
+class Maintenance(threading.Thread):
+    def __init__(self, tasks, interval: float = 2.0):
+        super().__init__(name="feedapp-maintenance", daemon=True)
+        self._tasks = list(tasks)
+        self._interval = interval
+        self._stopping = threading.Event()
+
+    def start_once(self) -> "Maintenance":
+        self.start()
+        return self
+
+    def run(self):
+        while not self._stopping.wait(self._interval):
+            for task in self._tasks:
+                try:
+                    task()
+                except Exception as err:  # noqa: BLE001 - retried next tick; never dies
+                    log.warning("maintenance task failed: %r", err)
+
+    def stop(self):
+        self._stopping.set()
