@@ -47,7 +47,11 @@ class Deployment:
             [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
             cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
         )
-        self._wait_for_workers(timeout)
+        try:
+            self._wait_for_workers(timeout)
+        except BaseException:
+            self.stop()  # a deployment that failed to start must not outlive the test
+            raise
         return self
 
     def _wait_for_workers(self, timeout):
