@@ -39,8 +39,9 @@ def setup(tmp_path, request):
     auth_redis = auth_server(tmp_path / "auth-redis").start()
     env = {"REDIS_URL": cache_redis.url, "AUTH_REDIS_URL": auth_redis.url, "SEED_ON_START": "1",
            "SEED_USERS": "40", "SEED_POSTS": "120", "LOG_LEVEL": "WARNING"}
-    dep = Deployment(tmp_path / "var", workers=WORKERS, env=env).start()
+    dep = Deployment(tmp_path / "var", workers=WORKERS, env=env)
     try:
+        dep.start()
         _, headers = register_and_login(dep, "watched", display_name="initial")
         watched_id = fresh("GET", dep.url("/api/me"), headers=headers).json()["id"]
         posts = fresh("GET", dep.url("/api/posts?page_size=10")).json()["items"]
