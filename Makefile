@@ -32,6 +32,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.micro | tee bench/results/micro.txt
 	$(BIN)/python -m bench.postlist_choice
 	$(BIN)/python -m bench.stats_overhead
+	$(BIN)/python -m bench.fanout_curve
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 clean:
