@@ -15,6 +15,8 @@ from feedapp import store
 from feedapp.config import Config
 from feedapp.repository import DuplicateError, Repository
 
+from .test_repository import assert_counters_match_documents
+
 PROCESSES = 4
 ROUNDS = 12  # duplicate-insert rounds; every process takes part in each
 OPS_PER_ROUND = 12  # counter operations of each process between two rounds
@@ -115,12 +117,7 @@ def test_cross_process_counters_and_unique_indexes_are_exact(tmp_path):
     assert [w.exitcode for w in workers] == [0] * PROCESSES
     db = repo.db
     assert db.counters.find_one({"_id": "hits"})["n"] == PROCESSES * ROUNDS * OPS_PER_ROUND
-    for user_id in users:
-        doc = repo.get_user(user_id)
-        assert doc["followers_count"] == db.follows.count_documents({"followee_id": user_id})
-        assert doc["following_count"] == db.follows.count_documents({"follower_id": user_id})
-    for post_id in posts:
-        assert repo.get_post(post_id)["likes_count"] == db.likes.count_documents({"post_id": post_id})
+    assert_counters_match_documents(repo, users, posts)
     # exactly one process won each duplicate username and each duplicate email
     won_usernames = sorted(r for o in outcomes.values() for r in o["usernames"])
     won_emails = sorted(r for o in outcomes.values() for r in o["emails"])
