@@ -56,56 +56,8 @@ def seed_demo_data(repo, n_users: int, n_posts: int, random_seed: int = 1, days:
         if user["followers_count"] >= fanout_limit:
             user["fanout"] = "pull"
     for name, docs in (("users", users), ("follows", follows), ("posts", posts)):
-        bulk_insert(repo, name, docs)
+        repo.insert_many(name, docs, batch=5000)
     return {"users": len(users), "follows": len(follows), "posts": len(posts), "password": DEMO_PASSWORD}
-
-
-def bulk_insert(repo, name: str, docs: list, batch: int = 5000):
-    """Insert seed documents; on an empty embedded store, many rows per SQLite transaction.
-
-    litemongo inserts one document per transaction and checks every unique index by scanning
-    the collection, which makes 200,000 posts take minutes. Seed documents are unique by
-    construction, so into an *empty* embedded collection they are written as rows directly,
-    under the store's cross-process write lock, encoded exactly as litemongo encodes them.
-    Anything else (MongoDB, mongomock, a collection that already has documents) takes the
-    ordinary `insert_many` path, which checks every unique index.
-    """
-    target = _empty_litemongo_collection(repo.db, name)
-    if target is None:
-        repo.insert_many(name, docs)
-        return
-    lock, store = target
-    table = store._documents  # noqa: SLF001 - litemongo's SQLite table (see docstring)
-    with lock.held():
-        if len(table):  # filled meanwhile by another process: take the checked path
-            target = None
-        else:
-            connection = table._connection  # noqa: SLF001
-            sql = f"INSERT INTO {table._table_name} VALUES(?, ?)"  # noqa: S608, SLF001 - fixed name
-            for start in range(0, len(docs), batch):
-                rows = [(table.encode_key(d["_id"]), table._encode_doc(d))  # noqa: SLF001
-                        for d in docs[start:start + batch]]
-                with connection:
-                    connection.executemany(sql, rows)
-            store._query_index = None  # noqa: SLF001 - rebuilt from the rows on the next query
-    if target is None:
-        repo.insert_many(name, docs)
-
-
-def _empty_litemongo_collection(db, name):
-    """(write lock, litemongo CollectionStore) of an empty embedded collection, else None."""
-    from .store import EmbeddedDatabase
-
-    if not isinstance(db, EmbeddedDatabase):
-        return None
-    try:
-        store = db._database()[name]._store  # noqa: SLF001
-        table = store._documents  # noqa: SLF001
-        table._connection, table._table_name, table.encode_key, table._encode_doc  # noqa: B018, SLF001
-        empty = len(table) == 0
-    except AttributeError:  # another litemongo version: the checked path still works
-        return None
-    return (db._lock, store) if empty else None  # noqa: SLF001
 
 
 def _user(i, random_seed, password_hash, created_at):

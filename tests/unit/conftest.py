@@ -1,4 +1,8 @@
-"""Fixtures of the unit tests: a fresh mongomock database and a Repository over it."""
+"""Fixtures of the unit tests: a fresh database and a Repository over it.
+
+`mongo_db` is mongomock and, a second time, the embedded store (feedapp.docstore): every
+repository test runs on both, so the embedded store answers as the reference does.
+"""
 import itertools
 import sys
 
@@ -10,9 +14,13 @@ from feedapp.config import Config
 from feedapp.repository import Repository
 
 
-@pytest.fixture
-def mongo_db():
-    return mongomock.MongoClient()["t"]
+@pytest.fixture(params=["mongomock", "embedded"])
+def mongo_db(request, tmp_path):
+    if request.param == "mongomock":
+        return mongomock.MongoClient()["t"]
+    database = store.EmbeddedDatabase(tmp_path / "store", "t")
+    request.addfinalizer(database.close)
+    return database
 
 
 @pytest.fixture

@@ -1,8 +1,9 @@
-"""The document stores of feedapp.store: the embedded litemongo store and `memory://`.
+"""The document stores of feedapp.store: the embedded store (feedapp.docstore) and `memory://`.
 
-The cross-process test is the proof that EmbeddedDatabase's file lock works: litemongo reads,
-checks and writes back in Python, so without the lock concurrent `$inc`s from several processes
-get lost and two processes can both insert the same unique username.
+The cross-process test is the proof that the embedded store's writes are exact across gunicorn
+workers: updates read, change and write back documents in Python, so without its write
+transactions concurrent `$inc`s from several processes get lost and two processes can both
+insert the same unique username.
 """
 import multiprocessing
 import random
@@ -178,75 +179,6 @@ def test_embedded_store_is_exact_across_threads_of_one_process(tmp_path, fast_th
     assert repo.get_post(post)["likes_count"] == db.likes.count_documents({"post_id": post})
 
 
-def _in_thread(fn):
-    """Run fn on a new thread (the embedded store gives each thread its own connection, as
-    another worker process would have) and return its result."""
-    result = {}
-
-    def run():
-        try:
-            result["value"] = fn()
-        except BaseException as err:  # noqa: BLE001 - re-raised in the caller
-            result["error"] = err
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    thread.join(30)
-    if "error" in result:
-        raise result["error"]
-    return result["value"]
-
-
-def test_other_connections_writes_update_the_query_index_without_a_rebuild(tmp_path):
-    from pymongo import IndexModel
-
-    db = store.EmbeddedDatabase(tmp_path / "store", "feedapp")
-    db.posts.create_indexes([IndexModel([("author", 1)])])
-    db.posts.insert_many([{"_id": i, "author": i % 3, "n": i} for i in range(30)])
-    assert sorted(d["_id"] for d in db.posts.find({"author": 1})) == list(range(1, 30, 3))
-    raw = db._database()["posts"]._store
-    built = raw._query_index
-    rebuilds = []
-    original_iter = raw._iter_items
-
-    def counted_iter():  # counts full scans (a rebuild reads every document)
-        rebuilds.append(1)
-        yield from original_iter()
-
-    raw._iter_items = counted_iter
-
-    def elsewhere():  # another connection inserts, updates and deletes
-        db.posts.insert_one({"_id": 100, "author": 1, "n": 100})
-        db.posts.update_one({"_id": 4}, {"$set": {"author": 2}})
-        db.posts.delete_one({"_id": 7})
-
-    _in_thread(elsewhere)
-    found = sorted(d["_id"] for d in db.posts.find({"author": 1}))
-    assert found == sorted({*range(1, 30, 3), 100} - {4, 7})
-    assert raw._query_index is built and rebuilds == []  # applied, not rebuilt
-    assert [d["_id"] for d in db.posts.find({"author": 2})][-1] == 29  # natural order kept
-
-
-def test_a_connection_behind_the_pruned_change_log_rebuilds(tmp_path, monkeypatch):
-    from feedapp import store_sync
-
-    monkeypatch.setattr(store_sync, "KEEP", 2)
-    db = store.EmbeddedDatabase(tmp_path / "store", "feedapp")
-    db.posts.insert_one({"_id": 0, "author": 0})
-    assert db.posts.count_documents({"author": 1}) == 0
-    raw = db._database()["posts"]._store
-    built = raw._query_index
-
-    def elsewhere():
-        for i in range(1, 8):
-            db.posts.insert_one({"_id": i, "author": 1})
-        store_sync.prune(db._database()["posts"]._store)
-
-    _in_thread(elsewhere)
-    assert db.posts.count_documents({"author": 1}) == 7
-    assert raw._query_index is not built  # rebuilt: the records it needed were gone
-
-
 def test_sqlite_failures_of_the_embedded_store_surface_as_pymongo_connection_errors(tmp_path):
     import sqlite3
 
@@ -254,7 +186,7 @@ def test_sqlite_failures_of_the_embedded_store_surface_as_pymongo_connection_err
 
     db = store.EmbeddedDatabase(tmp_path / "store", "feedapp")
     db.users.insert_one({"_id": 1})
-    db._database()["users"]._store._connection.close()  # the file's connection is gone (I/O error)
+    db.connection().close()  # this thread's connection to the file is gone (I/O error)
     with pytest.raises(AutoReconnect) as caught:
         db.users.find_one({"_id": 1})
     assert isinstance(caught.value.__cause__, sqlite3.Error)
