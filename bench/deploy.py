@@ -130,7 +130,9 @@ class Gunicorn:
 
 
 class RssSampler:
-    """Peak resident set size of each worker, sampled every `interval` seconds in a thread."""
+    """Peak memory of each worker, sampled every `interval` seconds in a thread: its PSS
+    (proportional set size), because the workers share the embedded store's memory-mapped
+    file and the pages forked from the master; RSS would count those once per worker."""
 
     def __init__(self, pids_of, interval=0.5):
         self._pids_of = pids_of
@@ -143,7 +145,7 @@ class RssSampler:
         while not self._stop.is_set():
             for pid in self._pids_of():
                 try:
-                    rss = psutil.Process(pid).memory_info().rss
+                    rss = psutil.Process(pid).memory_full_info().pss
                 except psutil.Error:
                     continue
                 self.peak[pid] = max(self.peak.get(pid, 0), rss)

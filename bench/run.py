@@ -10,7 +10,7 @@ One session, one machine, one dataset, one load generator (wrk + bench/requests.
 3. per configuration starts gunicorn with 4 workers and LOG_LEVEL=WARNING (no per-request log
    lines) and runs each workload: a warm-up that is not measured, then ROUNDS x SECONDS of wrk;
    req/s, p50 and p99 are medians of the rounds; hit ratios and L3 reads are deltas of
-   /api/cache/stats over the measured rounds; peak RSS per worker is sampled from /proc;
+   /api/cache/stats over the measured rounds; peak PSS (proportional set size) per worker is sampled from /proc;
 4. writes bench/results/latest.md and latest.png and prints the table and the targets.
 
     .venv/bin/python -m bench.run            # the full run (~8-10 minutes on 2 cores)
@@ -59,7 +59,10 @@ def parse_args(argv=None):
     parser.add_argument("--posts", type=int, default=200_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=6, help="length of one measured round")
-    parser.add_argument("--warmup", type=int, default=4, help="unmeasured seconds before the rounds")
+    parser.add_argument("--warmup", type=int, default=4,
+                        help="unmeasured seconds before the rounds, at least; then the warm-up goes on "
+                             "until the request list has been sent once (see warm_up), at most --warmup-max")
+    parser.add_argument("--warmup-max", type=int, default=30, help="longest warm-up of one cell, seconds")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--settle", type=int, default=90,
                         help="at most this many seconds to wait for the workers' own start-up work")
@@ -72,7 +75,7 @@ def parse_args(argv=None):
                         help="py-spy one worker during each cell's first round (bench/results/profile-*.txt)")
     args = parser.parse_args(argv)
     if args.quick:
-        args.users, args.posts, args.rounds, args.seconds, args.warmup = 500, 5_000, 2, 2, 1
+        args.users, args.posts, args.rounds, args.seconds, args.warmup, args.warmup_max = 500, 5_000, 2, 2, 1, 4
         if args.out == str(RESULTS / "latest"):
             args.out = str(RESULTS / "quick")
     return args
@@ -151,13 +154,28 @@ def cache_stats(dep):
         return None
 
 
+def warm_up(wrk, dep, requests_file, length, args) -> float:
+    """Send the cell's own request list, unmeasured, until all of it has been sent once (the
+    measured rounds then replay it: a steady state, reached by traffic alone), for at least
+    --warmup and at most --warmup-max seconds. wrk starts each run at the list's head, so
+    after a short run that measures the rate, one run long enough for the whole list follows.
+    Returns the seconds spent."""
+    first = run_wrk(wrk, dep.base, requests_file, args.warmup, args.connections)
+    needed = length / max(first["rps"], 1.0) * 1.1
+    rest = min(max(needed, 0), args.warmup_max - args.warmup)
+    if first["requests"] < length and rest >= 1:
+        run_wrk(wrk, dep.base, requests_file, int(round(rest)), args.connections)
+        return args.warmup + int(round(rest))
+    return args.warmup
+
+
 def measure(wrk, dep, name, lines, workdir, args, redis_client, probe=None) -> dict:
     """Warm up, then ROUNDS x SECONDS of wrk; medians, stats deltas, peak RSS, Redis memory."""
     requests_file = workdir / f"{dep.name}-{name}.txt"
     Workloads.write(lines, requests_file)
     print(f"  {LABELS[dep.name] if name != 'ceiling' else LABELS['ceiling']:<22} {name:<10}", end=" ", flush=True)
     with RssSampler(dep.worker_pids) as rss:
-        run_wrk(wrk, dep.base, requests_file, args.warmup, args.connections)
+        warmed = warm_up(wrk, dep, requests_file, len(lines), args)
         time.sleep(1.2)  # every worker flushes its counters once a second
         before = cache_stats(dep) if name != "ceiling" else None
         spy = py_spy(dep, name, args) if args.profile else None
@@ -177,6 +195,7 @@ def measure(wrk, dep, name, lines, workdir, args, redis_client, probe=None) -> d
         "p99_ms": statistics.median(r["p99_us"] for r in rounds) / 1000,
         "rounds_rps": [round(r["rps"]) for r in rounds],
         "requests": total,
+        "warmup_s": warmed,
         "errors": sum(r["non_2xx"] + r["connect_errors"] + r["read_errors"] + r["write_errors"] + r["timeouts"]
                       for r in rounds),
         "rss_mb": rss.peak_mb(),
@@ -246,7 +265,7 @@ def _pct(cell, key):
 
 def table(cells) -> str:
     head = ("| configuration | workload | req/s | p50 ms | p99 ms | L1 % | L2 % | L3 % | L3 reads / 1k req "
-            "| peak RSS / worker MB | Redis MB | errors | stale reads |\n" + "|---" * 13 + "|\n")
+            "| peak PSS / worker MB | Redis MB | errors | stale reads |\n" + "|---" * 13 + "|\n")
     rows = []
     for c in cells:
         l3 = f"{c['l3_per_1k']:.1f}" if "l3_per_1k" in c else "–"
@@ -369,7 +388,8 @@ def report(cells, micro, args, seconds) -> str:
         f"# feedapp benchmark ({when})\n\n"
         f"{args.users:,} users, {args.posts:,} posts, Zipf s=1.1 over users ranked by followers; "
         f"{args.workers} gunicorn workers (gthread × 4) per configuration, LOG_LEVEL=WARNING; "
-        f"wrk -t1 -c{args.connections}; {args.warmup} s unmeasured warm-up, then {args.rounds} × "
+        f"wrk -t1 -c{args.connections}; an unmeasured warm-up that sends the cell's own request list once "
+        f"({args.warmup}–{args.warmup_max} s), then {args.rounds} × "
         f"{args.seconds} s rounds (medians); {os.cpu_count()} CPUs; whole run {seconds / 60:.1f} min.\n\n"
         f"{table(cells)}\n## Targets (ratios in this run)\n\n{targets_table(rows)}\n"
         "Workloads: `profile` = GET /api/users/<id>; `feed` = GET /api/users/<id>/feed; `read_mix` = "

@@ -6,6 +6,7 @@ from flask import Flask, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .config import Config
+from .json_provider import ORJSONProvider
 
 # Every response, errors included. JSON needs no sources: CSP forbids everything and framing.
 SECURITY_HEADERS = {
@@ -28,9 +29,8 @@ def create_app(config: Config | None = None) -> Flask:
     config = config or Config.from_env()
     logging.basicConfig(level=config.log_level)
     app = Flask(__name__)
+    app.json = ORJSONProvider(app)
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
-    app.json.sort_keys = False
-    app.json.compact = True
     app.extensions["feedapp"] = Resources(config)
     errors.init_app(app)
     register_blueprints(app)
