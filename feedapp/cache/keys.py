@@ -17,7 +17,7 @@ import hashlib
 import json
 import re
 
-CACHE_FAMILIES = ("profile", "username", "post", "timeline", "feed", "explore", "meta")
+CACHE_FAMILIES = ("profile", "username", "post", "timeline", "feed", "explore", "meta", "page")
 _SAFE_PART = re.compile(r"[A-Za-z0-9_-]{1,64}")
 # What an operator may type: families, ids, usernames, hashed parts, braces of the hash tag.
 _CLIENT_KEY = re.compile(r"[A-Za-z0-9_:{}~-]{1,300}")
@@ -53,6 +53,10 @@ class Keys:
 
     def explore(self, filters: dict, generation: int) -> str:
         return f"{self.cache_root}explore:{{{int(generation)}:{digest(filters)}}}"
+
+    def page(self, listing: str, user_id, limit: int, before) -> str:
+        """A composed page of a listing ("feed" or "timeline"): an L1-only derived entry."""
+        return f"{self.cache_root}page:{{{_part(user_id)}}}:{_part(listing)}:{int(limit)}:{_part(before or '-')}"
 
     def meta(self, name: str) -> str:
         """Deployment-wide counters that keys depend on (the explore generation)."""

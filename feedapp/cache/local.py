@@ -10,6 +10,11 @@
 - Stale-if-error: entries that reach their TTL move to a small stash (not to entries that
   were evicted: those may be wrong). When the store fails, `stale(key)` offers the last value,
   which no write has touched since (a write's eviction removes it from the stash too).
+- Derived entries (`fill_derived`): a value computed from other cached values, e.g. a whole
+  feed page composed from a post list, post cores and author profiles. It names the keys it
+  was built from, and evicting any of them evicts it too. It is stored only if nothing at all
+  was evicted since the `epoch()` taken before its parts were read: a part may have changed
+  meanwhile, and the entry must never outlive a write to a part.
 - `timer` is injectable so tests can move time.
 """
 import threading
@@ -41,6 +46,8 @@ class LocalCache:
         self._stash = LRUCache(max(1, maxsize // 2))
         self._cache = _StashingTLRU(maxsize, self._expiry, timer, self._stash)
         self._pending = {}
+        self._dependents = {}  # key -> derived keys built from it
+        self._evictions = 0  # evict/clear calls so far: the epoch of fill_derived
         self._lock = threading.Lock()
         self.maxsize = maxsize
 
@@ -103,19 +110,55 @@ class LocalCache:
                 targets += [k for k in self._cache.keys() if k.startswith(prefixes)]
                 targets += [k for k in self._pending if k.startswith(prefixes)]
                 targets += [k for k in self._stash.keys() if k.startswith(prefixes)]
+                targets += [k for k in self._dependents if k.startswith(prefixes)]
+            self._evictions += 1
             for key in targets:
                 self._pending.pop(key, None)
                 if self._cache.pop(key, MISSING) is not MISSING:
                     removed += 1
                 self._stash.pop(key, None)
+                for derived in self._dependents.pop(key, ()):
+                    if self._cache.pop(derived, MISSING) is not MISSING:
+                        removed += 1
+                    self._stash.pop(derived, None)
         return removed
+
+    def epoch(self) -> int:
+        """Take before reading the parts of a derived value (see fill_derived)."""
+        with self._lock:
+            return self._evictions
+
+    def fill_derived(self, key, value, parts, epoch: int) -> bool:
+        """Store a value derived from the keys `parts` unless anything was evicted since
+        `epoch`; evicting any part later evicts it. True if stored."""
+        with self._lock:
+            if self._evictions != epoch:
+                return False
+            self._cache[key] = value
+            for part in parts:
+                self._dependents.setdefault(part, set()).add(key)
+            if len(self._dependents) > 4 * self.maxsize:
+                self._forget_gone_dependents()
+            return True
+
+    def _forget_gone_dependents(self):
+        # Derived entries also leave by expiry and LRU; drop what points only at those.
+        live = set(self._cache.keys())
+        for part in list(self._dependents):
+            kept = self._dependents[part] & live
+            if kept:
+                self._dependents[part] = kept
+            else:
+                del self._dependents[part]
 
     def clear(self):
         """Drop everything, fills in flight included."""
         with self._lock:
+            self._evictions += 1
             self._pending.clear()
             self._cache.clear()
             self._stash.clear()
+            self._dependents.clear()
 
     def __len__(self):
         with self._lock:

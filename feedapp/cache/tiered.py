@@ -53,12 +53,40 @@ class tiers:
         return _deepest.get()
 
 
+_parts: ContextVar["DerivedParts | None"] = ContextVar("derived_parts", default=None)
+
+
+class DerivedParts:
+    """The cache keys a derived value is being built from (see TieredCache.derived)."""
+
+    def __init__(self):
+        self.keys = []
+        self.keep = True
+
+    @staticmethod
+    def record(keys):
+        parts = _parts.get()
+        if parts is not None:
+            parts.keys.extend(keys)
+
+    @staticmethod
+    def spoil():
+        """What is being built did not come from cached values alone (a page read straight
+        from the store, a stale-if-error value): it must not be kept."""
+        parts = _parts.get()
+        if parts is not None:
+            parts.keep = False
+
+
 class PassThroughCache:
     """No tiers: loads every value from the store and reports L3 (the "no cache" setup)."""
 
     def __init__(self, stats=None, keys=None):
         self.stats = stats
         self.keys = keys
+
+    def derived(self, key: str, build):
+        return build()
 
     def get_or_load(self, key: str, loader):
         tiers.note("L3")
@@ -107,8 +135,32 @@ class TieredCache:
     def _l1_trusted(self) -> bool:
         return self.local is not None and self._stream_live()
 
+    def derived(self, key: str, build):
+        """build(), kept in L1 under key as one entry whose parts are the keys build() read
+        through this cache: evicting any part evicts it (LocalCache.fill_derived). Composing
+        a page of 20 posts and their authors then costs one L1 lookup."""
+        if not self._l1_trusted():
+            return build()
+        value = self.local.get(key)
+        if value is not MISSING:
+            self.stats.count("l1.hits.page")
+            tiers.note("L1")
+            return value
+        self.stats.count("l1.misses.page")
+        epoch = self.local.epoch()
+        parts = DerivedParts()
+        token = _parts.set(parts)
+        try:
+            value = build()
+        finally:
+            _parts.reset(token)
+        if parts.keep and parts.keys and self._l1_trusted():
+            self.local.fill_derived(key, value, parts.keys, epoch)
+        return value
+
     def get_or_load(self, key: str, loader):
         """The value for key (None when the loader found nothing); see the module docstring."""
+        DerivedParts.record((key,))
         family = self.keys.family(key)
         use_l1 = self._l1_trusted()
         if use_l1:
@@ -129,6 +181,7 @@ class TieredCache:
             if stale is MISSING:
                 raise
             # Stale-if-error: the store is down and this value only expired (no write evicted it).
+            DerivedParts.spoil()
             self.stats.count(f"l1.stale_if_error.{family}")
             value, tier = (None if stale is ABSENT else stale), "L1"
         finally:
@@ -280,6 +333,7 @@ class TieredCache:
         Returns {key: value or None}. L2 is read with one MGET and filled with one pipeline;
         fills are lease-guarded exactly as in get_or_load.
         """
+        DerivedParts.record(keys)
         result, tokens, missing = {}, {}, []
         use_l1 = self._l1_trusted()
         for key in keys:

@@ -19,7 +19,7 @@ from pymongo.errors import PyMongoError
 from .. import cursors
 from ..cache import postlists
 from ..cache.postlists import PostList
-from ..cache.tiered import tiers
+from ..cache.tiered import DerivedParts, tiers
 from ..errors import forbidden, not_found
 from ..schemas import post_core_schema, post_representation
 from .completions import Completions
@@ -95,17 +95,26 @@ class PostService:
     def timeline(self, user_id, limit: int, before: str | None) -> dict:
         """A page of user_id's own posts, newest first."""
         position = cursors.decode_post_cursor(before) if before else None
-        self.profiles.get(user_id)  # 404 for an unknown user
-        head = self._timeline_list(user_id)
-        return self._page([head], limit, position, lambda: self.repo.timeline(user_id, limit + 1, position), "timeline")
+
+        def build():
+            self.profiles.get(user_id)  # 404 for an unknown user
+            head = self._timeline_list(user_id)
+            return self._page([head], limit, position, lambda: self.repo.timeline(user_id, limit + 1, position),
+                              "timeline")
+
+        return self.cache.derived(self.keys.page("timeline", user_id, limit, before), build)
 
     def feed(self, user_id, limit: int, before: str | None) -> dict:
         """A page of user_id's home feed: posts by whom they follow, newest first."""
         position = cursors.decode_post_cursor(before) if before else None
-        self.profiles.get(user_id)
-        head = self.cache.get_or_load(self.keys.feed(user_id), lambda: self._load_feed(user_id))
-        lists = [head] + [self._timeline_list(ObjectId(a)) for a in head.meta.split(",") if a]
-        return self._page(lists, limit, position, lambda: self.repo.feed(user_id, limit + 1, position), "feed")
+
+        def build():
+            self.profiles.get(user_id)
+            head = self.cache.get_or_load(self.keys.feed(user_id), lambda: self._load_feed(user_id))
+            lists = [head] + [self._timeline_list(ObjectId(a)) for a in head.meta.split(",") if a]
+            return self._page(lists, limit, position, lambda: self.repo.feed(user_id, limit + 1, position), "feed")
+
+        return self.cache.derived(self.keys.page("feed", user_id, limit, before), build)
 
     def explore(self, filters: dict) -> dict:
         """The explore listing for one normalized filter set."""
@@ -153,6 +162,7 @@ class PostService:
 
     def _page_from_store(self, from_store, limit, family) -> dict:
         """A page the cached lists cannot vouch for, straight from MongoDB."""
+        DerivedParts.spoil()  # nothing cached vouches for it: no composed page is kept either
         tiers.note("L3")
         self.stats.count(f"l3.reads.{family}")
         docs = from_store()

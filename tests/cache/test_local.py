@@ -110,3 +110,57 @@ def test_expired_entries_are_kept_for_stale_if_error_but_evicted_ones_are_not():
     cache.clear()  # the invalidation stream was lost: nothing old may be trusted
     now[0] = 20
     assert cache.stale("a") is MISSING
+
+
+# --- derived entries (a page composed from cached parts) ------------------------------------
+
+def derive(cache, key, value, parts):
+    return cache.fill_derived(key, value, parts, cache.epoch())
+
+
+def test_evicting_any_part_evicts_the_derived_entry():
+    for evicted in ("feed:1", "post:a", "profile:9"):
+        cache = make()
+        for part in ("feed:1", "post:a", "profile:9"):
+            put(cache, part, part)
+        assert derive(cache, "page:feed:1", "composed", ["feed:1", "post:a", "profile:9"])
+        assert cache.get("page:feed:1") == "composed"
+        cache.evict([evicted])
+        assert cache.get("page:feed:1") is MISSING, evicted
+
+
+def test_a_derived_entry_is_refused_when_anything_was_evicted_while_it_was_built():
+    cache = make()
+    put(cache, "post:a", 1)
+    epoch = cache.epoch()
+    cache.evict(["post:a"])  # a write to a part, between reading it and storing the page
+    assert not cache.fill_derived("page:x", "built from the old post:a", ["post:a"], epoch)
+    assert cache.get("page:x") is MISSING
+    epoch = cache.epoch()
+    cache.clear()
+    assert not cache.fill_derived("page:x", "v", ["post:a"], epoch)
+
+
+def test_a_prefix_eviction_reaches_derived_entries_of_parts_that_already_expired():
+    clock = FakeClock()
+    cache = LocalCache(100, lambda key: 5 if key.startswith("post:") else 60, timer=clock)
+    put(cache, "post:a", 1)
+    assert derive(cache, "page:x", "v", ["post:a"])
+    clock.now += 10  # post:a expired from L1; the page (longer TTL here) did not
+    assert cache.get("post:a") is MISSING and cache.get("page:x") == "v"
+    cache.evict(prefixes=["post:"])
+    assert cache.get("page:x") is MISSING
+    put(cache, "post:b", 2)
+    assert derive(cache, "page:y", "w", ["post:b"])
+    clock.now += 10
+    cache.evict(["post:b"])  # and so does a key eviction
+    assert cache.get("page:y") is MISSING
+
+
+def test_the_dependency_index_stays_bounded():
+    cache = make(maxsize=10)
+    for i in range(500):
+        put(cache, f"part:{i}", i)
+        assert derive(cache, f"page:{i}", i, [f"part:{i}", f"other:{i}"])
+    assert len(cache) <= 10
+    assert len(cache._dependents) <= 4 * 10 + 2
