@@ -107,7 +107,10 @@ class TokenService:
     def logout(self, claims: Claims):
         """End the session and revoke the access token for the rest of its life."""
         remaining = max(1, claims.expires_at - int(time.time()) + 1)
-        with self._redis.pipeline() as pipe:
+        # Not a transaction: the two keys lie in different cluster slots, and neither order
+        # nor atomicity matters (either key alone rejects the access token; logout answers
+        # 200 only once both are written).
+        with self._redis.pipeline(transaction=False) as pipe:
             pipe.delete(self._keys.session(claims.session_id))
             pipe.set(self._keys.revoked(claims.token_id), 1, ex=remaining)
             pipe.execute()

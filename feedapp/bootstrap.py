@@ -3,10 +3,10 @@ import os
 import shutil
 from pathlib import Path
 
-import redis
-
 from .config import Config
 from .embedded_redis import auth_server, cache_server
+from .redis_client import REDIS_ERRORS, check_url
+from .redis_client import connect as redis_connect
 from .repository import Repository
 from .seed import seed_demo_data
 from .store import connect
@@ -30,6 +30,8 @@ def prepare_deployment(log):
     nothing leaks into the forked workers.
     """
     config = Config.from_env()  # fails here, with a clear message, on a bad setting
+    for url in (config.redis_url, config.auth_redis_url):
+        check_url(url)
     embedded = start_embedded_redis(config, log)
     warn_if_auth_store_evicts(Config.from_env(), log)
     db = connect(config)
@@ -65,10 +67,10 @@ def start_embedded_redis(config, log) -> list:
 
 def warn_if_auth_store_evicts(config, log):
     """Sessions and revocations must never be evicted: say so if the auth Redis might."""
-    client = redis.Redis.from_url(config.auth_url, socket_timeout=2, socket_connect_timeout=2)
+    client = redis_connect(config.auth_url, timeout=2)  # on a cluster, CONFIG GET asks one node
     try:
         policy = client.config_get("maxmemory-policy").get("maxmemory-policy")
-    except redis.RedisError as err:  # CONFIG is often disabled on managed Redis
+    except REDIS_ERRORS as err:  # CONFIG is often disabled on managed Redis
         log.info("could not read the auth Redis maxmemory-policy (%r); it must be noeviction", err)
         return
     finally:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 MIN_SECRET_LENGTH = 32
+READ_PREFERENCES = ("primary", "primarypreferred", "secondary", "secondarypreferred", "nearest")
 
 
 class ConfigError(RuntimeError):
@@ -46,6 +47,26 @@ def _memory(env, name, default):
     return value
 
 
+def _write_concern(env, name, default):
+    value = (env.get(name) or default).strip()
+    if value != "majority" and not (value.isdigit() and int(value) >= 1):
+        raise ConfigError(
+            f"{name} must be majority or a number of members (at least 1; 0 would not report "
+            f"duplicate keys, which feedapp's counters rely on), got {value!r}"
+        )
+    return value
+
+
+def _max_staleness(env, name, read_preference):
+    value = _int(env, name, -1, minimum=-1)
+    if value != -1 and (value < 90 or read_preference == "primary"):
+        raise ConfigError(
+            f"{name} must be -1 (no limit) or at least 90 seconds (MongoDB's minimum), and only "
+            f"with a read preference other than primary; got {value} with {read_preference}"
+        )
+    return value
+
+
 def _origins(env, name) -> tuple:
     """A comma-separated allow-list of exact origins (scheme://host[:port]); "*" is refused."""
     origins = tuple(o.strip().rstrip("/").lower() for o in (env.get(name) or "").split(",") if o.strip())
@@ -64,6 +85,15 @@ class Config:
     env: str = "development"
     mongo_uri: str | None = None
     mongo_db: str = "feedapp"
+    # A real MongoDB (feedapp/mongo.py, docs/deploy.md): write concern, timeouts, and where
+    # the explore queries may read (everything else reads the primary).
+    mongo_write_concern: str = "majority"
+    mongo_journal: bool = True
+    mongo_wtimeout_ms: int = 5000
+    mongo_timeout_ms: int = 3000  # server selection and TCP connect
+    mongo_socket_timeout_ms: int = 10_000
+    mongo_explore_read_preference: str = "primary"
+    mongo_max_staleness_s: int = -1
     redis_url: str | None = None
     auth_redis_url: str | None = None  # sessions, revocations, login counters; None: redis_url
     cache_redis_maxmemory: str = "256mb"  # the embedded cache redis-server (allkeys-lru)
@@ -113,10 +143,18 @@ class Config:
     def from_env(cls, environ=None) -> "Config":
         """Read and validate the environment; raise ConfigError on a bad setting."""
         env = os.environ if environ is None else environ
+        explore_read = _choice(env, "MONGO_EXPLORE_READ_PREFERENCE", "primary", READ_PREFERENCES)
         config = cls(
             env=env.get("FEEDAPP_ENV", "development").strip().lower(),
             mongo_uri=env.get("MONGO_URI") or None,
             mongo_db=env.get("MONGO_DB", "feedapp"),
+            mongo_write_concern=_write_concern(env, "MONGO_WRITE_CONCERN", "majority"),
+            mongo_journal=_bool(env, "MONGO_JOURNAL", True),
+            mongo_wtimeout_ms=_int(env, "MONGO_WTIMEOUT_MS", 5000),
+            mongo_timeout_ms=_int(env, "MONGO_TIMEOUT_MS", 3000, minimum=1),
+            mongo_socket_timeout_ms=_int(env, "MONGO_SOCKET_TIMEOUT_MS", 10_000, minimum=1),
+            mongo_explore_read_preference=explore_read,
+            mongo_max_staleness_s=_max_staleness(env, "MONGO_MAX_STALENESS_S", explore_read),
             redis_url=env.get("REDIS_URL") or None,
             auth_redis_url=env.get("AUTH_REDIS_URL") or None,
             cache_redis_maxmemory=_memory(env, "CACHE_REDIS_MAXMEMORY", "256mb"),

@@ -4,8 +4,8 @@ import sqlite3
 
 from flask import jsonify
 from marshmallow import ValidationError
-from pymongo.errors import ConnectionFailure
-from redis.exceptions import RedisError
+from pymongo.errors import ConnectionFailure, WriteConcernError
+from redis.exceptions import RedisClusterException, RedisError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -114,12 +114,18 @@ def init_app(app):
         log.warning("MongoDB error: %r", err)
         return handle_api_error(unavailable("The database is unavailable; try again shortly"))
 
+    @app.errorhandler(WriteConcernError)  # e.g. w=majority not reached within MONGO_WTIMEOUT_MS
+    def handle_unconfirmed_write(err):
+        log.warning("MongoDB could not confirm a write: %r", err)
+        return handle_api_error(unavailable("The database could not confirm the write in time; retry it"))
+
     @app.errorhandler(sqlite3.Error)
     def handle_embedded_store(err):  # raised while a cursor of the embedded store is read
         log.warning("embedded store error: %r", err)
         return handle_api_error(unavailable("The database is unavailable; try again shortly"))
 
     @app.errorhandler(RedisError)
+    @app.errorhandler(RedisClusterException)  # not a RedisError (e.g. a slot uncovered in a failover)
     def handle_redis(err):
         log.warning("Redis error: %r", err)
         return handle_api_error(unavailable("The session store is unavailable; try again shortly"))

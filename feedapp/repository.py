@@ -96,8 +96,11 @@ def _page(collection, query, sort, limit):
 class Repository:
     """The data layer: one instance per process, over a pymongo Database."""
 
-    def __init__(self, db):
+    def __init__(self, db, explore_read_preference=None):
+        """explore_read_preference: where the explore queries read (None: like every other
+        query, the client's default, the primary); see feedapp/mongo.py."""
         self.db = db
+        self.explore_read_preference = explore_read_preference
         self.repairs = Repairs()
 
     def ensure_indexes(self):
@@ -410,8 +413,14 @@ class Repository:
         if author_id is not None:
             query["author_id"] = author_id
         order = POPULAR_FIRST if sort == "popular" else NEWEST_FIRST
-        cursor = self.db.posts.find(query).sort(order).skip((page - 1) * page_size).limit(page_size)
-        return list(cursor), self.db.posts.count_documents(query)
+        posts = self._explore_posts()
+        cursor = posts.find(query).sort(order).skip((page - 1) * page_size).limit(page_size)
+        return list(cursor), posts.count_documents(query)
+
+    def _explore_posts(self):
+        if self.explore_read_preference is None:
+            return self.db.posts
+        return self.db.posts.with_options(read_preference=self.explore_read_preference)
 
     def insert_many(self, collection: str, docs: list, batch: int = 1000):
         """Bulk insert (seeding and benchmarks), in batches."""

@@ -10,9 +10,8 @@ import os
 import threading
 
 import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
+from . import redis_client as redis_clients
 from . import store
 from .auth import TokenService
 from .cache.breaker import CircuitBreaker
@@ -25,6 +24,7 @@ from .cache.tiered import PassThroughCache, TieredCache
 from .config import ConfigError
 from .invalidation import Listener, Publisher, worker_origin
 from .maintenance import Maintenance
+from .mongo import explore_read_preference
 from .ratelimit import Limit, LoginLimiter
 from .repository import Repository
 from .services import FollowService, PostService, ProfileService
@@ -35,11 +35,10 @@ from .stats import Flusher, Stats
 log = logging.getLogger(__name__)
 
 
-def redis_client(url: str, timeout: float = 1.0, **options) -> redis.Redis:
-    """A Redis client whose calls fail fast instead of hanging on a dead server."""
-    return redis.Redis.from_url(
-        url, socket_timeout=timeout, socket_connect_timeout=timeout, health_check_interval=30, **options
-    )
+def redis_client(url: str, timeout: float = 1.0, **options):
+    """A Redis (or Redis Cluster) client whose calls fail fast instead of hanging on a dead
+    server; see feedapp/redis_client.py for the URL convention."""
+    return redis_clients.connect(url, timeout, **options)
 
 
 class Resources:
@@ -152,7 +151,7 @@ class Resources:
 
     # --- factories ----------------------------------------------------------------------------
     def _make_repo(self):
-        repo = Repository(store.connect(self.config))
+        repo = Repository(store.connect(self.config), explore_read_preference(self.config))
         try:
             repo.ensure_indexes()
         except Exception as err:  # noqa: BLE001 - serve what we can; /readyz tells the story
@@ -184,10 +183,11 @@ class Resources:
         local = listener = None
         if mode == "tiered":
             local = LocalCache(self.config.l1_maxsize, lambda key: self.policy.l1_ttl(self.keys.family(key)))
+            cluster = self.redis if redis_clients.is_cluster(self.redis) else None
             listener = Listener(
-                # No silent retries: a broken subscription must surface so L1 gets cleared.
-                lambda: redis_client(self._redis_url(), self.config.redis_timeout, retry=Retry(NoBackoff(), 0)),
+                lambda: redis_clients.subscriber(self._redis_url(), self.config.redis_timeout, self.keys.channel, cluster),
                 self.keys.channel, self.keys.ack_prefix, local, self.stats, ack_client=self.redis,
+                node_check=redis_clients.subscription_check(self.redis, self.keys.channel),
             )
         cache = TieredCache(keys=self.keys, stats=self.stats, policy=self.policy, local=local,
                             remote=remote, publisher=publisher, listener=listener, outbox=self._make_outbox())

@@ -33,7 +33,7 @@ class Stats:
         self._sent = Counter()
         self._flush_lock = threading.Lock()
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
-        self._workers_key = f"{keys.stats()}:workers"  # worker id -> its last heartbeat
+        self._workers_key = keys.stats_workers()  # worker id -> its last heartbeat
         self.gauges = lambda: {}  # set by the owner: this worker's current levels, e.g. L1 size
 
     def count(self, name: str, amount: int = 1):

@@ -1,6 +1,8 @@
 """The body of GET /api/cache/stats, from the counters summed over every worker."""
 from collections import defaultdict
 
+from .redis_client import primaries_total, used_memory_human
+
 TIERS = ("l1", "l2", "l3")
 
 
@@ -17,7 +19,6 @@ def stats_report(res) -> dict:
     counters = totals["counters"]
     requests = {tier: summed(counters, f"requests.{tier.upper()}") for tier in TIERS}
     answered = sum(requests.values())
-    info = res.redis.info("memory")
     return {
         "hit_ratio": round((requests["l1"] + requests["l2"]) / answered, 4) if answered else 0.0,
         "requests": {"total": answered, **requests},
@@ -34,8 +35,8 @@ def stats_report(res) -> dict:
             "l2": {
                 "hits": summed(counters, "l2.hits"),
                 "misses": summed(counters, "l2.misses"),
-                "keys": res.redis.dbsize(),
-                "used_memory": info.get("used_memory_human", "0B"),
+                "keys": primaries_total(res.redis, "DBSIZE"),  # every primary of a cluster
+                "used_memory": used_memory_human(res.redis),
                 "fills": counters.get("l2.fills", 0),
                 "fills_refused": counters.get("l2.fills_refused", 0),
                 "lease_waits": counters.get("l2.lease_waits", 0),

@@ -9,8 +9,6 @@ makes it answer like an unreachable MongoDB until removed.
 import threading
 from pathlib import Path
 
-import pymongo
-
 from .docstore import Database as EmbeddedDatabase
 from .docstore.database import OFFLINE_MARKER
 
@@ -38,16 +36,9 @@ def connect(config):
         # mongomock's writes are not thread-safe (concurrent $inc updates get lost, two deletes
         # of one document raise KeyError), and gthread workers run requests on several threads.
         return LockedDatabase(mongomock.MongoClient(tz_aware=False)[config.mongo_db])
-    client = pymongo.MongoClient(
-        uri,
-        tz_aware=False,
-        retryWrites=True,
-        serverSelectionTimeoutMS=3000,
-        connectTimeoutMS=3000,
-        socketTimeoutMS=10000,
-        appname="feedapp",
-    )
-    return client.get_default_database(default=config.mongo_db)
+    from .mongo import connect_mongo
+
+    return connect_mongo(config)
 
 
 class LockedDatabase:

@@ -30,7 +30,9 @@ class Keys:
         self.auth_root = f"{prefix}:auth:"
         self.families = CACHE_FAMILIES
         self.channel = f"{prefix}:invalidate"
-        self.ack_prefix = f"{prefix}:ack:"
+        # Acks share the channel name's slot (hash tag): on a cluster they live on the node
+        # where every listener subscribes, so whatever stops the acks stops the listeners too.
+        self.ack_prefix = f"{prefix}:ack:{{{self.channel}}}:"
 
     # --- cache entries -------------------------------------------------------------------
     def profile(self, user_id) -> str:
@@ -93,6 +95,11 @@ class Keys:
     # --- operations ----------------------------------------------------------------------
     def stats(self) -> str:
         return f"{self.prefix}:stats"
+
+    def stats_workers(self) -> str:
+        """Worker heartbeats, in the slot of stats(): stats() has no braces, so its slot is
+        that of its whole name, which is this key's hash tag; one transaction updates both."""
+        return f"{self.prefix}:{{{self.stats()}}}:workers"
 
 
 @functools.lru_cache(maxsize=16384)  # on every L1 hit: a bounded memo beats re-parsing

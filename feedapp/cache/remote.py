@@ -7,11 +7,14 @@ before a write can never be stored after that write's invalidation (rule 4).
 
 Every call goes through a circuit breaker: when Redis fails, calls raise `L2Unavailable` at
 once for a backoff period instead of waiting on a dead server, and callers skip L2.
+
+Redis Cluster: a value and its lease share a hash tag (keys.py), so each script touches one
+slot; calls on several keys send one command or script per slot group in one `Batch`
+(feedapp/redis_client.py). On a single Redis that is one group: the same commands as before.
 """
 import secrets
 
-from redis.exceptions import RedisError
-
+from ..redis_client import REDIS_ERRORS, Batch, Script, slot_groups
 from .breaker import CircuitBreaker
 
 LEASE_SUFFIX = ":lease"
@@ -91,10 +94,10 @@ class RemoteCache:
         self.redis = redis_client
         self.breaker = breaker or CircuitBreaker()
         self.lease_ms = lease_ms
-        self._fill = redis_client.register_script(FILL_IF_LEASED)
-        self._insert = redis_client.register_script(INSERT_ENTRY)
-        self._lease = redis_client.register_script(LEASE_IF_MISSING)
-        self._release = redis_client.register_script(RELEASE_LEASE)
+        self._fill = Script(FILL_IF_LEASED)
+        self._insert = Script(INSERT_ENTRY)
+        self._lease = Script(LEASE_IF_MISSING)
+        self._release = Script(RELEASE_LEASE)
 
     def _call(self, operation, *args, always=False, **kwargs):
         """Run operation on Redis through the breaker. `always`: try even while it is open
@@ -103,7 +106,7 @@ class RemoteCache:
             raise L2Unavailable("circuit open")
         try:
             result = operation(*args, **kwargs)
-        except RedisError as err:
+        except REDIS_ERRORS as err:
             self.breaker.failure(err)
             raise L2Unavailable(str(err)) from err
         self.breaker.success()
@@ -114,7 +117,21 @@ class RemoteCache:
         return self._call(self.redis.get, key)
 
     def get_many(self, keys: list) -> list:
-        return self._call(self.redis.mget, keys) if keys else []
+        """The stored bytes (or None) of each key, in order: one MGET per slot group."""
+        if not keys:
+            return []
+        groups = slot_groups(self.redis, keys)
+
+        def run():
+            batch = Batch(self.redis)
+            for group in groups:
+                batch.command("MGET", *group)
+            return batch.execute()
+
+        found = {}
+        for group, values in zip(groups, self._call(run)):
+            found.update(zip(group, values))
+        return [found[key] for key in keys]
 
     def lease(self, key: str) -> tuple:
         """After a miss: (None, value) if a fill landed meanwhile, else (token, None) with the
@@ -128,10 +145,10 @@ class RemoteCache:
         tokens = {key: secrets.token_hex(8) for key in keys}
 
         def run():
-            with self.redis.pipeline(transaction=False) as pipe:
-                for key, token in tokens.items():
-                    self._lease(keys=[key, lease_key(key)], args=[token, self.lease_ms], client=pipe)
-                return pipe.execute()
+            batch = Batch(self.redis)
+            for key, token in tokens.items():
+                batch.script(self._lease, [key, lease_key(key)], [token, self.lease_ms])
+            return batch.execute()
 
         replies = self._call(run)
         return {key: _lease_outcome(tokens[key], reply) for key, reply in zip(keys, replies)}
@@ -143,10 +160,10 @@ class RemoteCache:
     def fill_many(self, fills: list) -> int:
         """fill() for several (key, token, payload, ttl_ms) in one round trip."""
         def run():
-            with self.redis.pipeline(transaction=False) as pipe:
-                for key, token, payload, ttl_ms in fills:
-                    self._fill(keys=[key, lease_key(key)], args=[token, payload, ttl_ms], client=pipe)
-                return pipe.execute()
+            batch = Batch(self.redis)
+            for key, token, payload, ttl_ms in fills:
+                batch.script(self._fill, [key, lease_key(key)], [token, payload, ttl_ms])
+            return batch.execute()
 
         return sum(1 for ok in self._call(run) if ok)
 
@@ -156,40 +173,57 @@ class RemoteCache:
         if not keys:
             return 0
         def run():
-            with self.redis.pipeline(transaction=False) as pipe:
-                pipe.delete(*keys)
-                pipe.delete(*[lease_key(k) for k in keys])
-                return pipe.execute()[0]
+            values = self._queue_deletes(batch := Batch(self.redis), keys)
+            self._queue_deletes(batch, [lease_key(k) for k in keys])
+            return sum(batch.execute()[:values])
         return self._call(run, always=True)
 
     def delete_prefix(self, prefix: str, batch: int = 500) -> int:
-        """Delete every key under prefix (SCAN; for the rare admin invalidation only)."""
+        """Delete every key under prefix (SCAN, on every primary of a cluster; for the rare
+        admin invalidation only)."""
         def run():
             deleted, chunk = 0, []
             for key in self.redis.scan_iter(match=_glob_escape(prefix) + "*", count=1000):
                 chunk.append(key)
                 if len(chunk) >= batch:
-                    deleted += self.redis.delete(*chunk)
+                    deleted += self._delete_keys(chunk)
                     chunk = []
-            if chunk:
-                deleted += self.redis.delete(*chunk)
-            return deleted
+            return deleted + self._delete_keys(chunk)
         return self._call(run, always=True)
+
+    def _delete_keys(self, keys) -> int:
+        batch = Batch(self.redis)
+        self._queue_deletes(batch, keys)
+        return sum(batch.execute())
+
+    def _queue_deletes(self, batch, keys) -> int:
+        """Add one DEL per slot group of keys to batch; how many it added."""
+        groups = slot_groups(self.redis, keys)
+        for group in groups:
+            batch.command("DEL", *group)
+        return len(groups)
 
     def insert_entry(self, keys, entry: str, cap: int) -> int:
         """Write an entry through to the cached post lists among keys (see INSERT_ENTRY)."""
-        flat = [k for key in keys for k in (key, lease_key(key))]
-        if not flat:
+        groups = slot_groups(self.redis, keys)
+        if not groups:
             return 0
-        return self._call(self._insert, keys=flat, args=[entry, cap, len(entry)], always=True)
+
+        def run():
+            batch = Batch(self.redis)
+            for group in groups:
+                flat = [k for key in group for k in (key, lease_key(key))]
+                batch.script(self._insert, flat, [entry, cap, len(entry)])
+            return sum(batch.execute())
+        return self._call(run, always=True)
 
     def release(self, leases: dict):
         """Give back leases ({key: token}) whose load failed, so others need not wait."""
         def run():
-            with self.redis.pipeline(transaction=False) as pipe:
-                for key, token in leases.items():
-                    self._release(keys=[lease_key(key)], args=[token], client=pipe)
-                return pipe.execute()
+            batch = Batch(self.redis)
+            for key, token in leases.items():
+                batch.script(self._release, [lease_key(key)], [token])
+            return batch.execute()
         self._call(run)
 
 

@@ -378,7 +378,7 @@ class TieredCache:
         Returns how many L2 values were deleted.
         """
         keys, prefixes = list(keys), list(prefixes)
-        deleted = 0
+        deleted, applied = 0, True
         if self.remote is not None:
             try:
                 deleted = self.remote.delete(keys)
@@ -386,14 +386,15 @@ class TieredCache:
                     deleted += self.remote.delete_prefix(prefix)
             except L2Unavailable:
                 self._remember_unapplied(keys, prefixes)
-        self._evict_everywhere(keys, prefixes)
+                applied = False
+        self._evict_everywhere(keys, prefixes, resync=not applied)
         return deleted
 
     def write_through(self, list_keys, entry: str, cap: int, also_invalidate=()) -> int:
         """Insert a post entry into the cached post lists among list_keys (in L2, atomically
         per list), invalidate also_invalidate, and evict all of them from every L1."""
         list_keys, others = list(list_keys), list(also_invalidate)
-        updated = 0
+        updated, applied = 0, True
         if self.remote is not None:
             try:
                 for start in range(0, len(list_keys), 500):
@@ -401,7 +402,8 @@ class TieredCache:
                 self.remote.delete(others)
             except L2Unavailable:
                 self._remember_unapplied(list_keys + others, [])
-        self._evict_everywhere(list_keys + others, [])
+                applied = False
+        self._evict_everywhere(list_keys + others, [], resync=not applied)
         return updated
 
     def _remember_unapplied(self, keys, prefixes):
@@ -496,7 +498,9 @@ class TieredCache:
         elif self.local is not None:
             self.local.evict(keys, prefixes)
 
-    def _evict_everywhere(self, keys, prefixes):
+    def _evict_everywhere(self, keys, prefixes, resync=False):
+        """resync: L2 still holds the old values (the invalidation waits in the outbox), so
+        every worker must drain the outbox before trusting its caches (invalidation.py)."""
         with self._flights_lock:  # loads begun before this write must not be joined after it
             for key in keys:
                 self._flights.pop(key, None)
@@ -504,6 +508,6 @@ class TieredCache:
             self.local.evict(keys, prefixes)
         if self.publisher is not None and (keys or prefixes):
             try:
-                self.publisher.publish(keys, prefixes)
+                self.publisher.publish(keys, prefixes, resync=resync)
             except Exception:  # noqa: BLE001 - listeners that cannot hear us clear their L1
                 self.stats.count("invalidations.publish_failures")

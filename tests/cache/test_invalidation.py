@@ -77,6 +77,24 @@ def test_ack_timeout_is_counted_when_a_receiver_does_not_answer(workers, redis_s
         silent.close()
 
 
+def test_when_the_acks_cannot_be_read_the_writer_gives_the_listeners_the_ack_timeout(workers):
+    """A Redis Cluster that is down during a failover delivers PUBLISH but refuses BLPOP."""
+    for worker in workers:
+        worker.put("k", "old")
+    writer = workers[0]
+
+    def refused(*args, **kwargs):
+        raise redis_lib.ConnectionError("test: the acks' node refuses")
+
+    writer.client.blpop = refused
+    started = time.monotonic()
+    with pytest.raises(redis_lib.ConnectionError):
+        writer.publisher.publish(["k"])
+    assert time.monotonic() - started >= 0.45  # the ack timeout (0.5 s), not an early return
+    assert all(worker.local.get("k") is MISSING for worker in workers)
+    assert writer.stats.pending()["invalidations.ack_failures"] == 1
+
+
 def test_client_kill_of_the_subscriber_clears_l1_then_resumes(workers, redis_client, caplog):
     worker = workers[0]
     worker.put("k", "v")

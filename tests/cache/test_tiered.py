@@ -18,6 +18,7 @@ from feedapp.cache.remote import L2Unavailable, RemoteCache
 from feedapp.cache.tiered import TieredCache, tiers
 from feedapp.config import Config
 from feedapp.invalidation import Listener, Publisher
+from feedapp.redis_client import connect, is_cluster, subscriber, subscription_check
 from feedapp.stats import Stats
 
 KEYS = Keys("t:v1")
@@ -25,19 +26,21 @@ KEY = KEYS.profile("42")
 
 
 def make_worker(url, name, lease_wait=0.5, offline=None, outbox=None):
-    """offline: an Event that, while set, makes the listener's reconnects fail."""
-    client = redis_lib.Redis.from_url(url, socket_timeout=1)
+    """offline: an Event that, while set, makes the listener's reconnects fail. url may name
+    a Redis Cluster (tests/cluster runs some of these tests there)."""
+    client = connect(url, timeout=1)
     stats = Stats(lambda: client, KEYS)
     local = LocalCache(100, lambda key: 60)
     offline = offline or threading.Event()
 
-    def connect():
+    def subscribe():
         if offline.is_set():
             raise redis_lib.ConnectionError("test: subscriber cut off")
-        return redis_lib.Redis.from_url(url, socket_timeout=1)
+        return subscriber(url, 1, KEYS.channel, client if is_cluster(client) else None)
 
-    listener = Listener(connect, KEYS.channel, KEYS.ack_prefix,
-                        local, stats, health_interval=0.2, health_timeout=0.5, ack_client=client)
+    listener = Listener(subscribe, KEYS.channel, KEYS.ack_prefix,
+                        local, stats, health_interval=0.2, health_timeout=0.5, ack_client=client,
+                        node_check=subscription_check(client, KEYS.channel))
     publisher = Publisher(client, KEYS.channel, KEYS.ack_prefix, name, stats, ack_timeout=1.0)
     cache = TieredCache(keys=KEYS, stats=stats, policy=make_policy(Config(explore_ttl=120)), local=local,
                         remote=RemoteCache(client), publisher=publisher, listener=listener,
@@ -325,6 +328,42 @@ def test_an_invalidation_redis_missed_is_applied_by_every_worker_before_it_trust
         assert redis_client.get(KEY) is None and outbox.pending() == []  # drained before live
         assert read(b, store) == ({"name": "new"}, "L3")
         assert read(b, store) == ({"name": "new"}, "L1")
+    finally:
+        a.listener.stop()
+        b.listener.stop()
+
+
+def test_a_write_whose_l2_invalidation_failed_makes_every_listener_drain_before_trusting(redis_server, redis_client):
+    """Redis Cluster: a master refuses a write's L2 delete while the channel's master carries
+    the invalidation, and the promoted replica still holds the old value. The publish says
+    so (resync), and no worker trusts L1 or L2 again before the outbox is drained into L2."""
+    import mongomock
+
+    from feedapp.cache.outbox import Outbox
+
+    outbox = Outbox(mongomock.MongoClient().db, 600)
+    a, b = make_worker(redis_server.url, "a", outbox=outbox), make_worker(redis_server.url, "b", outbox=outbox)
+    try:
+        store = Store({"name": "old"})
+        read(b, store)
+        assert read(b, store) == ({"name": "old"}, "L1")  # in b's L1 and in L2
+        reconnects = b.listener.reconnects
+        real_delete = a.remote.delete
+
+        def refused(*args, **kwargs):
+            raise L2Unavailable("test: this key's master refuses the writer")
+
+        a.remote.delete = refused
+        store.value = {"name": "new"}
+        a.invalidate(keys=[KEY])
+        assert a.stats.pending()["invalidations.acknowledged"] >= 2  # both listeners, before it returned
+        assert read(b, store)[0] == {"name": "new"}  # not the old value L2 still holds
+        assert b.listener.wait_live(5) and b.listener.reconnects == reconnects + 1
+        assert redis_client.get(KEY) is None and outbox.pending() == []  # b drained it first
+        a.remote.delete = real_delete
+        assert a.listener.wait_live(5)
+        assert read(a, store)[0] == read(b, store)[0] == {"name": "new"}
+        assert b.stats.pending()["invalidations.resyncs"] == 1
     finally:
         a.listener.stop()
         b.listener.stop()

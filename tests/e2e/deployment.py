@@ -19,10 +19,15 @@ def free_port() -> int:
 
 
 class Deployment:
-    """`gunicorn -c gunicorn.conf.py wsgi:app` on a free loopback port, in its own DATA_DIR."""
+    """`gunicorn -c gunicorn.conf.py wsgi:app` on a free loopback port, in its own DATA_DIR.
 
-    def __init__(self, data_dir, workers=3, env=None):
+    Several app servers may share one DATA_DIR (one store) when each has its own `name` (its
+    log file) and env gives them REDIS_URL and their own PROMETHEUS_MULTIPROC_DIR.
+    """
+
+    def __init__(self, data_dir, workers=3, env=None, name="gunicorn"):
         self.data_dir = Path(data_dir)
+        self.log_path = self.data_dir / f"{name}.log"
         self.workers = workers
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
@@ -35,14 +40,14 @@ class Deployment:
             "SEED_ON_START": "0",
             **(env or {}),
         }
-        for name in ("MONGO_URI", "REDIS_URL", "JWT_SECRET", "FEEDAPP_ENV"):
+        for name in ("MONGO_URI", "REDIS_URL", "AUTH_REDIS_URL", "JWT_SECRET", "FEEDAPP_ENV"):
             if env is None or name not in env:
                 self.env.pop(name, None)
         self.process = None
 
     def start(self, timeout=30.0) -> "Deployment":
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.log = open(self.data_dir / "gunicorn.log", "wb")
+        self.log = open(self.log_path, "wb")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
             cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
@@ -63,7 +68,7 @@ class Deployment:
             try:
                 response = requests.get(f"{self.base}/healthz", timeout=2, headers={"Connection": "close"})
                 seen.add(response.headers.get("X-Worker"))
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not up yet, or busy starting
                 time.sleep(0.1)
                 continue
             if len(seen) >= self.workers:
@@ -71,7 +76,7 @@ class Deployment:
         raise RuntimeError(f"only saw workers {seen} within {timeout}s: {self.log_text()}")
 
     def log_text(self) -> str:
-        path = self.data_dir / "gunicorn.log"
+        path = self.log_path
         return path.read_text(errors="replace")[-4000:] if path.exists() else ""
 
     def stop(self, timeout=15.0):

@@ -21,11 +21,18 @@ def fresh(method, url, **kwargs):
     return requests.request(method, url, headers=headers, timeout=kwargs.pop("timeout", 15), **kwargs)
 
 
+def writes_to(dep):
+    """Where a test sends its writes: `dep.writer` when dep is a pair of app servers (writes
+    on one, reads on the other: test_two_servers.ServerPair), else dep itself."""
+    return getattr(dep, "writer", dep)
+
+
 def register_and_login(dep, username, display_name=None):
-    """(user id, auth headers) of a new user."""
+    """(user id, auth headers) of a new user (registered and logged in where writes go)."""
     body = {"username": username, "email": f"{username}@example.com", "password": PASSWORD}
     if display_name is not None:
         body["display_name"] = display_name
+    dep = writes_to(dep)
     created = fresh("POST", dep.url("/api/auth/register"), json=body)
     assert created.status_code == 201, created.text
     tokens = fresh("POST", dep.url("/api/auth/login"), json={"username": username, "password": PASSWORD})

@@ -3,14 +3,15 @@ soon as the write returns, while background readers keep the same keys warm in L
 
 After each write, the affected reads are sent on fresh connections, several at a time, until
 every worker has answered each of them (at least twice); every single answer must already
-show the write.
+show the write. Writes go through `writes_to(dep)`, so test_two_servers.py runs these same
+checks with writes on one app server and reads on another.
 """
 import itertools
 
 import pytest
 
 from .deployment import Deployment
-from .support import CHECKED, Hammer, Probe, fresh, on_every_worker, register_and_login
+from .support import CHECKED, Hammer, Probe, fresh, on_every_worker, register_and_login, writes_to
 
 WORKERS = 4
 
@@ -28,13 +29,13 @@ def world(dep):
     ann_id, ann = register_and_login(dep, "ann_fresh", display_name="Ann")
     followers = [register_and_login(dep, f"fol{i}_fresh") for i in range(3)]
     for _, headers in followers:
-        assert fresh("POST", dep.url(f"/api/users/{ann_id}/follow"), headers=headers).status_code == 200
+        assert fresh("POST", writes_to(dep).url(f"/api/users/{ann_id}/follow"), headers=headers).status_code == 200
     posts = [create_post(dep, ann, f"ann says {i}") for i in range(3)]
     return {"ann_id": ann_id, "ann": ann, "followers": followers, "posts": posts}
 
 
 def create_post(dep, headers, content, with_time=False):
-    response = fresh("POST", dep.url("/api/posts"), json={"content": content}, headers=headers)
+    response = fresh("POST", writes_to(dep).url("/api/posts"), json={"content": content}, headers=headers)
     assert response.status_code == 201, response.text
     body = response.json()
     return (body["created_at"], body["id"]) if with_time else body["id"]
@@ -44,7 +45,7 @@ def write(method, dep, path, headers, **kwargs):
     """Perform a write on a fresh connection; returns (response, perf_counter at its return)."""
     import time
 
-    response = fresh(method, dep.url(path), headers=headers, **kwargs)
+    response = fresh(method, writes_to(dep).url(path), headers=headers, **kwargs)
     return response, time.perf_counter()
 
 
@@ -203,7 +204,7 @@ def test_deleted_post_is_gone_from_every_listing_at_once(dep, world):
     # Explore may lag *new* posts by its TTL; a delete bumps its generation, so after this one
     # every explore page below is built after the doomed posts existed.
     sacrificial = create_post(dep, ann, "sacrificial")
-    assert fresh("DELETE", dep.url(f"/api/posts/{sacrificial}"), headers=ann).status_code == 204
+    assert fresh("DELETE", writes_to(dep).url(f"/api/posts/{sacrificial}"), headers=ann).status_code == 204
     explore = ["/api/posts?page_size=100", f"/api/posts?author={ann_id}&page_size=100",
                "/api/posts?sort=popular&page_size=100"]
     posts_count = ok(fresh("GET", dep.url(f"/api/users/{ann_id}")))["posts_count"]

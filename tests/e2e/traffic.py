@@ -15,7 +15,7 @@ from collections import Counter
 
 import requests
 
-from .support import fresh
+from .support import fresh, writes_to
 
 
 def version(display_name: str) -> int:
@@ -98,7 +98,7 @@ class Traffic:
         """PATCH display_name v<k>; the next k."""
         start = time.perf_counter()
         try:
-            response = fresh("PATCH", self.dep.url("/api/me"), headers=self.headers,
+            response = fresh("PATCH", writes_to(self.dep).url("/api/me"), headers=self.headers,
                              json={"display_name": f"v{k}"}, timeout=15)
         except requests.RequestException as err:
             self.write_errors.append(repr(err))
