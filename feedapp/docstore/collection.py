@@ -6,7 +6,6 @@ import sqlite3
 
 import bson
 from bson import ObjectId
-from mongomock.filtering import filter_applies
 from pymongo import ReadPreference, ReturnDocument, WriteConcern
 from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure, WriteError
 from pymongo.results import DeleteResult, InsertManyResult, InsertOneResult, UpdateResult
@@ -14,6 +13,7 @@ from pymongo.results import DeleteResult, InsertManyResult, InsertOneResult, Upd
 from . import keycodec, plan
 from .database import column_of, create_table, quote, translate_errors
 from .documents import MISSING, apply_update, get_path, project, sort_documents, upsert_seed
+from .matcher import matches
 
 _CODEC = bson.CodecOptions(tz_aware=False)
 
@@ -157,7 +157,9 @@ class Collection:
     # --- the machinery -------------------------------------------------------------------
 
     def _read(self, query, sort, skip, limit, connection=None) -> list:
-        """[(rid, blob, document)] matching `query`, in `sort` order, after skip, up to limit."""
+        """[(rid, blob, document)] matching `query`, in `sort` order, after skip, up to limit
+        (a negative limit is its absolute value, as in pymongo)."""
+        limit = abs(limit)
         connection = connection or self.database.connection()
         schema = self.database.schema(connection, self.name)
         if schema is None:
@@ -176,7 +178,7 @@ class Collection:
             if in_sql:
                 return list(found)
             if not condition.exact:
-                found = (row for row in found if filter_applies(query, row[2]))
+                found = (row for row in found if matches(query, row[2]))
             if order is None:  # a sort field without an index: sort every match here
                 found = iter(sort_documents(list(found), sort, document=lambda row: row[2]))
             return list(itertools.islice(found, skip, skip + limit if limit else None))
@@ -193,8 +195,8 @@ class Collection:
     def _keys(self, schema, document) -> list:
         keys = []
         for path in schema.columns:
-            value = get_path(document, path)
             try:
+                value = _indexed_value(document, path)
                 keys.append(keycodec.encode(None if value is MISSING else value))
             except keycodec.Unindexable as err:
                 raise WriteError(f"indexed field {path!r} of {self.full_name}: {err}", 2) from None
@@ -240,14 +242,14 @@ class Collection:
                 else:
                     outcome.after = apply_update(seed, change, inserting=True)
                 self._insert(connection, schema, outcome.after)
-                outcome.upserted_id = outcome.after["_id"]
+                outcome.upserted, outcome.upserted_id = True, outcome.after["_id"]
         return outcome
 
     @staticmethod
     def _update_result(outcome):
-        raw = {"n": outcome.matched or int(outcome.upserted_id is not None), "nModified": outcome.modified,
+        raw = {"n": outcome.matched or int(outcome.upserted), "nModified": outcome.modified,
                "updatedExisting": outcome.matched > 0, "ok": 1.0}
-        if outcome.upserted_id is not None:
+        if outcome.upserted:
             raw["upserted"] = outcome.upserted_id
         return UpdateResult(raw, True)
 
@@ -269,6 +271,9 @@ class Collection:
             if existing != spec:
                 raise OperationFailure(f"An index named {name!r} already exists with different options", 86)
             return
+        for other, other_spec in schema.indexes.items():
+            if other_spec["key"] == spec["key"]:
+                raise OperationFailure(f"Index already exists with a different name: {other}", 85)
         for path, _ in spec["key"]:
             if path not in schema.columns:
                 self._add_column(connection, schema, path)
@@ -304,6 +309,7 @@ class Collection:
 class _Outcome:
     def __init__(self):
         self.matched = self.modified = 0
+        self.upserted = False  # an upserted _id may itself be None
         self.before = self.after = self.upserted_id = None
 
 
@@ -342,6 +348,19 @@ class Cursor:
 
     def close(self):
         self._results = iter(())
+
+
+def _indexed_value(document, path):
+    """The value an index on `path` holds for `document`; Unindexable when an array lies on
+    the path (MongoDB would index every element: a multikey index, which this store has not)."""
+    value = document
+    for part in path.split("."):
+        if isinstance(value, list):
+            raise keycodec.Unindexable(f"an array lies on the indexed path {path!r}")
+        if not isinstance(value, dict) or part not in value:
+            return MISSING
+        value = value[part]
+    return value
 
 
 def _query(filter) -> dict:

@@ -104,7 +104,9 @@ def _operator(column: str, op: str, operand) -> Condition:
             return Condition("0" if op == "$in" else "1")
         marks = ", ".join("?" * len(keys))
         return Condition(f"{column} {'IN' if op == '$in' else 'NOT IN'} ({marks})", keys)
-    if op in _RANGES and operand is not None:
+    if op in _RANGES and operand is None:  # MongoDB: null equality (missing too), or nothing
+        return Condition(f"{column} = ?", [NULL]) if op in ("$gte", "$lte") else Condition("0")
+    if op in _RANGES:
         key = _key(operand)
         if key is None:
             return Condition(exact=False)
