@@ -5,7 +5,6 @@ MongoDB's documented behaviour and says so (see test_docstore_conformance.py for
 generated differential tests). No test here measures wall-clock time.
 """
 import math
-import multiprocessing
 import re
 import threading
 import traceback
@@ -22,6 +21,8 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure, 
 
 from feedapp.docstore import Database, collection as collection_module, keycodec, plan
 from feedapp.repository import INDEXES, NEWEST_FIRST
+
+from .forked import run_forked
 
 NAN = float("nan")
 
@@ -671,20 +672,7 @@ def _upsert_worker(database, index, barrier, results):
 
 def test_upsert_races_on_one_id_yield_one_document_across_processes_and_threads(db):
     db.c.insert_one({"_id": "warm"})  # the parent's connection is open before the fork
-    ctx = multiprocessing.get_context("fork")
-    barrier, results = ctx.Barrier(PROCESSES), ctx.Queue()
-    workers = [ctx.Process(target=_upsert_worker, args=(db, i, barrier, results), daemon=True)
-               for i in range(PROCESSES)]
-    try:
-        for worker in workers:
-            worker.start()
-        outcomes = dict(results.get(timeout=120) for _ in workers)
-        for worker in workers:
-            worker.join(timeout=30)
-    finally:
-        for worker in workers:
-            if worker.is_alive():
-                worker.kill()
+    outcomes, _ = run_forked(_upsert_worker, lambda i: (db, i), PROCESSES)
     assert set(outcomes.values()) == {"ok"}, outcomes
     thread_barrier, failures = threading.Barrier(THREADS), []
 
@@ -729,20 +717,7 @@ def _index_worker(path, index, barrier, results):
 
 def test_create_index_races_across_processes(tmp_path):
     path = tmp_path / "store"
-    ctx = multiprocessing.get_context("fork")
-    barrier, results = ctx.Barrier(PROCESSES), ctx.Queue()
-    workers = [ctx.Process(target=_index_worker, args=(path, i, barrier, results), daemon=True)
-               for i in range(PROCESSES)]
-    try:
-        for worker in workers:
-            worker.start()
-        outcomes = dict(results.get(timeout=120) for _ in workers)
-        for worker in workers:
-            worker.join(timeout=30)
-    finally:
-        for worker in workers:
-            if worker.is_alive():
-                worker.kill()
+    outcomes, _ = run_forked(_index_worker, lambda i: (path, i), PROCESSES)
     assert all(not isinstance(o, str) for o in outcomes.values()), "\n".join(map(str, outcomes.values()))
     assert {tuple(names) for names, _ in outcomes.values()} == {("u_unique", "v_id")}
     assert sum(inserted for _, inserted in outcomes.values()) == 20

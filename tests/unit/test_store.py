@@ -5,7 +5,6 @@ workers: updates read, change and write back documents in Python, so without its
 transactions concurrent `$inc`s from several processes get lost and two processes can both
 insert the same unique username.
 """
-import multiprocessing
 import random
 import threading
 import traceback
@@ -16,6 +15,7 @@ from feedapp import store
 from feedapp.config import Config
 from feedapp.repository import DuplicateError, Repository
 
+from .forked import run_forked
 from .test_repository import assert_counters_match_documents
 
 PROCESSES = 4
@@ -89,33 +89,18 @@ def _worker(db, index, users, posts, barrier, results):
 
 
 def test_cross_process_counters_and_unique_indexes_are_exact(tmp_path):
-    ctx = multiprocessing.get_context("fork")
     repo = open_repo(tmp_path / "store")
     users = [repo.create_user(f"member{i}", f"m{i}@example.com", "h", "m")["_id"] for i in range(4)]
     posts = [repo.create_post(users[0], f"post{i}")["_id"] for i in range(2)]
     repo.db.counters.insert_one({"_id": "hits", "n": 0})
-    barrier, results = ctx.Barrier(PROCESSES), ctx.Queue()
-    # The children inherit this very EmbeddedDatabase (lock and connections already opened),
-    # as gunicorn workers inherit what the master opened: each must reopen its own.
-    workers = [
-        ctx.Process(target=_worker, args=(repo.db, i, users, posts, barrier, results), daemon=True)
-        for i in range(PROCESSES)
-    ]
-    try:
-        for worker in workers:
-            worker.start()
-        outcomes = dict(results.get(timeout=60) for _ in workers)
-        for worker in workers:
-            worker.join(timeout=30)
-    finally:
-        for worker in workers:
-            if worker.is_alive():
-                worker.kill()
+    # The children inherit this very EmbeddedDatabase (connections already opened), as
+    # gunicorn workers inherit what the master opened: each must open its own.
+    outcomes, exit_codes = run_forked(_worker, lambda i: (repo.db, i, users, posts), PROCESSES, timeout=60)
 
     failures = [o for o in outcomes.values() if isinstance(o, str) and "BrokenBarrierError" not in o]
     assert not failures, "\n".join(failures)
     assert all(isinstance(o, dict) for o in outcomes.values()), outcomes
-    assert [w.exitcode for w in workers] == [0] * PROCESSES
+    assert exit_codes == [0] * PROCESSES
     db = repo.db
     assert db.counters.find_one({"_id": "hits"})["n"] == PROCESSES * ROUNDS * OPS_PER_ROUND
     assert_counters_match_documents(repo, users, posts)
