@@ -253,13 +253,19 @@ def test_reads_of_booleans_nan_and_null_ranges_answer_as_mongodb(docs, indexes, 
     check_reads(docs, indexes, reads)
 
 
-def check_reads(docs, indexes, reads):
+def seeded(docs, indexes):
+    """(store, reference) both holding docs; the store also has the indexes."""
     store, reference = fresh()
     if docs:
         store.insert_many([dict(d) for d in docs])
         reference.insert_many([dict(d) for d in docs])
     for index in indexes:
         store.create_index(index)
+    return store, reference
+
+
+def check_reads(docs, indexes, reads):
+    store, reference = seeded(docs, indexes)
     for query, sort, skip, limit, projection in reads:
         expected = [d for d in docs if matches(query, d)]
         # the reference matcher agrees with mongomock but where mongomock is known wrong
@@ -302,25 +308,34 @@ updates = st.one_of(
               st.sampled_from(WRITE_POOL), st.sampled_from(["s1", "s2"]), st.sampled_from(WRITE_POOL)),
     st.builds(lambda f, v: {"$set": {f"d.{f}": v}}, st.sampled_from(["x", "y"]), st.integers(0, 2)),
 )
+
+
+def no_null_ranges(query) -> bool:
+    """mongomock's $gte/$lte null miss documents without the field (see mongomock_may_differ):
+    the reference of the write tests would pick other documents than MongoDB does."""
+    return not re.search(r"'\$[gl]te': None", repr(query))
+
+
+write_queries = queries(WRITE_POOL).filter(no_null_ranges)
 # (mongomock copies an operator-valued _id of the filter into a replacement: _id equality only)
 id_filters = st.builds(lambda i, extra: {"_id": i, **extra}, st.integers(0, 35),
-                       st.one_of(st.just({}), leaf(WRITE_POOL, FIELDS)))
+                       st.one_of(st.just({}), leaf(WRITE_POOL, FIELDS))).filter(no_null_ranges)
 # mongomock seeds an upsert from top-level equalities only, MongoDB from those in a top-level
 # $and too (test_docstore.py checks that): upserts here use filters without $and/$or.
 upsert_filters = id_filters | leaf([v for v in WRITE_POOL if v is not None], FIELDS)
 write_ops = st.one_of(
     st.tuples(st.just("update_one"), id_filters, updates, st.booleans()),
-    st.tuples(st.just("update_many"), queries(WRITE_POOL), updates, st.just(False)),
+    st.tuples(st.just("update_many"), write_queries, updates, st.just(False)),
     st.tuples(st.just("update_many"), upsert_filters, updates, st.just(True)),
     st.tuples(st.just("replace_one"), id_filters,
               st.builds(lambda v, n: {"a": v, "n": n}, st.sampled_from(WRITE_POOL), st.integers(0, 3)), st.booleans()),
     st.tuples(st.just("delete_one"), id_filters),
-    st.tuples(st.just("delete_many"), queries(WRITE_POOL)),
-    st.tuples(st.just("find_one_and_update"), queries(WRITE_POOL), updates, st.just(False), sorts.filter(bool),
+    st.tuples(st.just("delete_many"), write_queries),
+    st.tuples(st.just("find_one_and_update"), write_queries, updates, st.just(False), sorts.filter(bool),
               st.booleans()),
     st.tuples(st.just("find_one_and_update"), upsert_filters, updates, st.just(True), sorts.filter(bool),
               st.booleans()),
-    st.tuples(st.just("find_one_and_delete"), queries(WRITE_POOL), sorts.filter(bool)),
+    st.tuples(st.just("find_one_and_delete"), write_queries, sorts.filter(bool)),
 )
 
 
@@ -364,12 +379,7 @@ def _state(collection):
        st.lists(st.sampled_from(INDEX_CHOICES), max_size=3, unique_by=str),
        st.lists(write_ops, min_size=1, max_size=5))
 def test_writes_answer_as_mongodb(docs, indexes, ops):
-    store, reference = fresh()
-    if docs:
-        store.insert_many([dict(d) for d in docs])
-        reference.insert_many([dict(d) for d in docs])
-    for index in indexes:
-        store.create_index(index)
+    store, reference = seeded(docs, indexes)
     for op in ops:
         outcomes = []
         before = {d["_id"]: bson.encode(d) for d in reference.find()}
