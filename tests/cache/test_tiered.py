@@ -57,6 +57,10 @@ def pair(redis_server, redis_client):
     yield a, b
     for worker in (a, b):
         worker.listener.stop()
+    for worker in (a, b):
+        # Gone from the channel before the next test: a listener still subscribed would be
+        # counted by that test's PUBLISH and acknowledge its messages too.
+        worker.listener.join(5)
 
 
 class Store:
