@@ -1,11 +1,12 @@
 """Settings from the environment (feedapp.config), the JWT secret above all."""
-import multiprocessing
 import os
 import stat
 
 import pytest
 
 from feedapp.config import MIN_SECRET_LENGTH, Config, ConfigError, shared_dev_secret
+
+from .forked import run_forked
 
 GOOD_SECRET = "p" * MIN_SECRET_LENGTH
 
@@ -78,7 +79,7 @@ def test_unusable_dev_secret_file_fails_clearly(tmp_path, content):
 ROUNDS = 100
 
 
-def _read_secrets(root, barrier, results):
+def _read_secrets(root, index, barrier, results):
     """In each round, all processes ask for the secret of a fresh data dir at the same moment."""
     seen = []
     try:
@@ -88,30 +89,16 @@ def _read_secrets(root, barrier, results):
     except BaseException as err:  # noqa: BLE001 - the parent reports it
         barrier.abort()
         seen = repr(err)
-    results.put(seen)
+    results.put((index, seen))
 
 
 def test_concurrent_processes_agree_on_one_dev_secret(tmp_path):
-    ctx = multiprocessing.get_context("fork")
     processes = 8
-    barrier, results = ctx.Barrier(processes), ctx.Queue()
-    workers = [
-        ctx.Process(target=_read_secrets, args=(str(tmp_path), barrier, results), daemon=True)
-        for _ in range(processes)
-    ]
-    try:
-        for worker in workers:
-            worker.start()
-        seen = [results.get(timeout=60) for _ in workers]
-        for worker in workers:
-            worker.join(timeout=30)
-    finally:
-        for worker in workers:
-            if worker.is_alive():
-                worker.kill()
+    outcomes, exit_codes = run_forked(_read_secrets, lambda i: (str(tmp_path), i), processes, timeout=60)
+    seen = list(outcomes.values())
 
     assert [s for s in seen if isinstance(s, str)] == []
-    assert [w.exitcode for w in workers] == [0] * processes
+    assert exit_codes == [0] * processes
     for round_ in range(ROUNDS):
         data_dir = tmp_path / str(round_)
         on_disk = (data_dir / "jwt_secret").read_text().strip()
