@@ -3,6 +3,7 @@ import json
 import os
 import sqlite3
 import threading
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import wraps
@@ -11,6 +12,7 @@ from pathlib import Path
 import pymongo.errors
 
 OFFLINE_MARKER = "OFFLINE"
+BUSY_TIMEOUT_S = 30  # how long a statement waits for another writer before it fails
 _INHERITED = []  # connections opened before a fork: kept, never closed (see _connection)
 
 
@@ -133,8 +135,8 @@ class Database:
         return local.schemas[name]
 
     def _open(self) -> sqlite3.Connection:
-        connection = sqlite3.connect(self._file, timeout=30, isolation_level=None, check_same_thread=True)
-        connection.execute("PRAGMA journal_mode = WAL")  # readers never wait for the writer
+        connection = sqlite3.connect(self._file, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=True)
+        _switch_to_wal(connection)
         connection.execute("PRAGMA synchronous = NORMAL")  # durable across process crashes
         connection.execute("PRAGMA mmap_size = 1073741824")  # pages shared by every worker
         connection.execute(
@@ -145,6 +147,23 @@ class Database:
     def _check_online(self):
         if os.path.exists(self._offline_marker):
             raise pymongo.errors.ServerSelectionTimeoutError(f"embedded store is offline ({self._offline_marker} exists)")
+
+
+def _switch_to_wal(connection):
+    """Put the file in WAL mode (readers never wait for the writer). While another process
+    creates or switches the same file, SQLite answers "locked" here without calling its busy
+    handler (it would deadlock), so the switch is retried until the busy timeout."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    pause = 0.001
+    while True:
+        try:
+            connection.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as err:
+            if "locked" not in str(err) or time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.05)
 
 
 def _load_schema(connection, name: str) -> Schema | None:

@@ -697,6 +697,25 @@ def test_upsert_races_on_one_id_yield_one_document_across_processes_and_threads(
     assert [d["n"] for d in db.c.find({"_id": {"$regex": "^r"}})] == [PROCESSES + THREADS] * UPSERTS
 
 
+def _open_worker(path, index, barrier, results):
+    try:
+        database = Database(path, "t")
+        barrier.wait(timeout=30)
+        database.command("ping")  # the first use opens the file and switches it to WAL
+        results.put((index, "opened"))
+    except BaseException:  # noqa: BLE001 - the parent reports it
+        results.put((index, traceback.format_exc()))
+
+
+def test_workers_open_a_fresh_store_at_once(tmp_path):
+    # Switching a new file to WAL takes a lock that SQLite's busy timeout does not wait for:
+    # without a retry about 1 open in 40 failed with "database is locked" here.
+    for trial in range(60):
+        outcomes, _ = run_forked(_open_worker, lambda i: (tmp_path / str(trial), i), PROCESSES)
+        assert set(outcomes.values()) == {"opened"}, "\n".join(map(str, outcomes.values()))
+    assert Database(tmp_path / "0", "t").connection().execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
 def _index_worker(path, index, barrier, results):
     try:
         database = Database(path, "t")
