@@ -71,7 +71,8 @@ def main():
         client.set("bare", payload)
         policy = make_policy(config)
         l1 = TieredCache(keys=keys, stats=stats, policy=policy,
-                         local=LocalCache(10_000, lambda k: 3600), remote=RemoteCache(client))
+                         local=LocalCache(10_000, lambda k: 3600, refresh_window=config.l1_refresh_window),  # as shipped
+                         remote=RemoteCache(client))
         l2 = TieredCache(keys=keys, stats=stats, policy=policy, local=None, remote=RemoteCache(client))
         l3 = PassThroughCache(stats, keys)
         l1.get_or_load(key, load)

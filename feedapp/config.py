@@ -9,6 +9,10 @@ MIN_SECRET_LENGTH = 32
 READ_PREFERENCES = ("primary", "primarypreferred", "secondary", "secondarypreferred", "nearest")
 
 
+MAINTENANCE_INTERVAL_S = 2.0  # the per-worker maintenance thread's tick (feedapp.maintenance)
+MAINTENANCE_TICKS_PER_WINDOW = 2  # a refresh window spans two ticks, so no entry slips past
+
+
 class ConfigError(RuntimeError):
     """A setting is missing or wrong; the message says which and how to fix it."""
 
@@ -30,6 +34,16 @@ def _choice(env, name, default, choices):
     value = (env.get(name) or default).strip().lower()
     if value not in choices:
         raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
+def _refresh_window(env, name, default):
+    value = _int(env, name, default)
+    if 0 < value < MAINTENANCE_TICKS_PER_WINDOW * MAINTENANCE_INTERVAL_S:
+        raise ConfigError(
+            f"{name} must be 0 (off) or at least {MAINTENANCE_TICKS_PER_WINDOW * MAINTENANCE_INTERVAL_S:g} "
+            f"seconds (two {MAINTENANCE_INTERVAL_S:g} s maintenance ticks), got {value}"
+        )
     return value
 
 
@@ -103,6 +117,7 @@ class Config:
     refresh_token_ttl: int = 7 * 24 * 3600
     explore_ttl: int = 120
     l1_maxsize: int = 10_000
+    l1_refresh_window: int = 5  # seconds; 0: no refresh-ahead (see cache/local.py)
     max_body_bytes: int = 64 * 1024
     seed_on_start: bool = True
     seed_users: int = 200
@@ -164,6 +179,7 @@ class Config:
             refresh_token_ttl=_int(env, "REFRESH_TOKEN_TTL", 7 * 24 * 3600, minimum=1),
             explore_ttl=_int(env, "EXPLORE_TTL", 120, minimum=1),
             l1_maxsize=_int(env, "L1_MAXSIZE", 10_000, minimum=1),
+            l1_refresh_window=_refresh_window(env, "L1_REFRESH_WINDOW", 5),
             seed_on_start=_bool(env, "SEED_ON_START", True),
             seed_users=_int(env, "SEED_USERS", 200),
             seed_posts=_int(env, "SEED_POSTS", 2_000),

@@ -1,14 +1,17 @@
 """One thread per worker for work that must not wait for the next request: finishing derived
 updates that failed after their write committed (services.completions) and draining the
-invalidation outbox (TieredCache.drain_now), every `interval` seconds."""
+invalidation outbox (TieredCache.drain_now) and refreshing L1 entries about to expire
+(TieredCache.refresh_expiring), every `interval` seconds."""
 import logging
 import threading
+
+from .config import MAINTENANCE_INTERVAL_S
 
 log = logging.getLogger(__name__)
 
 
 class Maintenance(threading.Thread):
-    def __init__(self, tasks, interval: float = 2.0):
+    def __init__(self, tasks, interval: float = MAINTENANCE_INTERVAL_S):
         super().__init__(name="feedapp-maintenance", daemon=True)
         self._tasks = list(tasks)
         self._interval = interval

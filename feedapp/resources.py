@@ -21,7 +21,7 @@ from .cache.outbox import Outbox
 from .cache.policy import make_policy
 from .cache.remote import RemoteCache
 from .cache.tiered import PassThroughCache, TieredCache
-from .config import ConfigError
+from .config import MAINTENANCE_INTERVAL_S, ConfigError
 from .invalidation import Listener, Publisher, worker_origin
 from .maintenance import Maintenance
 from .mongo import explore_read_preference
@@ -182,7 +182,8 @@ class Resources:
                               self.stats, self.config.ack_timeout)
         local = listener = None
         if mode == "tiered":
-            local = LocalCache(self.config.l1_maxsize, lambda key: self.policy.l1_ttl(self.keys.family(key)))
+            local = LocalCache(self.config.l1_maxsize, lambda key: self.policy.l1_ttl(self.keys.family(key)),
+                               refresh_window=self.config.l1_refresh_window)
             cluster = self.redis if redis_clients.is_cluster(self.redis) else None
             listener = Listener(
                 lambda: redis_clients.subscriber(self._redis_url(), self.config.redis_timeout, self.keys.channel, cluster),
@@ -195,7 +196,10 @@ class Resources:
             listener.before_live = cache.on_resubscribed
             listener.start()  # L1 and L2 are bypassed until it is subscribed (about a millisecond)
         self.stats.gauges = lambda: worker_gauges(local, remote, listener)
-        self._made["maintenance"] = Maintenance([lambda: self.completions.settle(), cache.drain_now]).start_once()
+        tasks = [lambda: self.completions.settle(), cache.drain_now]
+        if local is not None and self.config.l1_refresh_window:
+            tasks.append(cache.refresh_expiring)
+        self._made["maintenance"] = Maintenance(tasks, MAINTENANCE_INTERVAL_S).start_once()
         return cache
 
     def _make_outbox(self):

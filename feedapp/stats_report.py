@@ -30,6 +30,7 @@ def stats_report(res) -> dict:
                 "maxsize": totals["gauges"].get("l1.maxsize", 0),
                 "fills": counters.get("l1.fills", 0),
                 "fills_refused": counters.get("l1.fills_refused", 0),
+                "refreshes": counters.get("l1.refreshes", 0),
                 "stale_if_error": summed(counters, "l1.stale_if_error"),
             },
             "l2": {

@@ -15,6 +15,11 @@
   was built from, and evicting any of them evicts it too. It is stored only if nothing at all
   was evicted since the `epoch()` taken before its parts were read: a part may have changed
   meanwhile, and the entry must never outlive a write to a part.
+- Refresh-ahead (`refresh_window` > 0): `expiring()` names the entries that were read since
+  their fill and expire within the window, so the worker can fetch them again from L2 before
+  they lapse (TieredCache.refresh_expiring). A refreshed value is a new fill, through a
+  token like any other: no entry's TTL is ever extended, and an eviction during the refresh
+  wins. Derived entries and entries living less than four windows are never refreshed.
 - `timer` is injectable so tests can move time.
 """
 import threading
@@ -40,9 +45,13 @@ class _StashingTLRU(TLRUCache):
 
 
 class LocalCache:
-    def __init__(self, maxsize: int, ttl_for, timer=time.monotonic):
-        """ttl_for(key) -> seconds that key may live in L1."""
+    def __init__(self, maxsize: int, ttl_for, timer=time.monotonic, refresh_window: float = 0):
+        """ttl_for(key) -> seconds that key may live in L1; refresh_window: see `expiring`."""
         self._ttl_for = ttl_for
+        self._timer = timer
+        self._refresh_window = refresh_window
+        self._expires = {}  # key -> when its value expires, for entries that may be refreshed
+        self._read = set()  # keys read since their fill (refresh candidates)
         self._stash = LRUCache(max(1, maxsize // 2))
         self._cache = _StashingTLRU(maxsize, self._expiry, timer, self._stash)
         self._pending = {}
@@ -58,9 +67,12 @@ class LocalCache:
         """The cached value, or MISSING."""
         with self._lock:
             try:
-                return self._cache[key]
+                value = self._cache[key]
             except KeyError:
                 return MISSING
+            if key in self._expires:  # a refresh-ahead candidate
+                self._read.add(key)
+            return value
 
     def begin(self, key) -> object:
         """Start a fill of key; returns the token `fill` needs.
@@ -82,7 +94,37 @@ class LocalCache:
             del self._pending[key]
             self._cache[key] = value
             self._stash.pop(key, None)
+            ttl = self._ttl_for(key)
+            if self._refresh_window and ttl >= 4 * self._refresh_window:
+                self._expires[key] = self._timer() + ttl
+                if len(self._expires) > 2 * self.maxsize:
+                    self._forget_gone_candidates()
+            self._read.discard(key)
             return True
+
+    def expiring(self) -> list:
+        """The keys worth fetching again now: filled with `fill`, read since, and expiring
+        within the refresh window. Each is named once; only a new read makes it due again."""
+        due, still_read = [], set()
+        with self._lock:
+            now = self._timer()
+            for key in self._read:
+                expires = self._expires.get(key)
+                if expires is None:
+                    continue  # derived, short-lived or evicted: never refreshed
+                if key not in self._cache:  # expired or pushed out meanwhile
+                    del self._expires[key]
+                elif expires - now <= self._refresh_window:
+                    due.append(key)
+                else:
+                    still_read.add(key)
+            self._read = still_read
+        return sorted(due)
+
+    def _forget_gone_candidates(self):
+        # Entries also leave by expiry and LRU without telling us: keep what is still cached.
+        self._expires = {k: e for k, e in self._expires.items() if k in self._cache}
+        self._read &= self._expires.keys()
 
     def stale(self, key):
         """The value key had when it expired (MISSING if none): for stale-if-error only."""
@@ -114,6 +156,7 @@ class LocalCache:
             self._evictions += 1
             for key in targets:
                 self._pending.pop(key, None)
+                self._expires.pop(key, None)
                 if self._cache.pop(key, MISSING) is not MISSING:
                     removed += 1
                 self._stash.pop(key, None)
@@ -159,6 +202,8 @@ class LocalCache:
             self._cache.clear()
             self._stash.clear()
             self._dependents.clear()
+            self._expires.clear()
+            self._read.clear()
 
     def __len__(self):
         with self._lock:

@@ -194,6 +194,38 @@ class TieredCache:
         tiers.note(tier)
         return value
 
+    def refresh_expiring(self, batch: int = 500) -> int:
+        """Refresh-ahead: fetch again from L2 the L1 entries that were read and are about to
+        expire (LocalCache.expiring), one MGET per `batch` keys, and store them as new fills.
+        Hot keys then stay in L1 instead of missing once per TTL in every worker; no TTL is
+        extended (each value comes fresh from L2) and an invalidation during the fetch wins
+        (rule 4). Keys L2 no longer holds are left to expire. Returns how many were stored."""
+        if self.remote is None or not self._l1_trusted():
+            return 0
+        keys = self.local.expiring()
+        refreshed = 0
+        for start in range(0, len(keys), batch):
+            refreshed += self._refresh(keys[start:start + batch])
+        if refreshed:
+            self.stats.count("l1.refreshes", refreshed)
+        return refreshed
+
+    def _refresh(self, keys) -> int:
+        self.retry_unapplied()  # as before any L2 read: L2 must not hold what a write removed
+        tokens = {key: self.local.begin(key) for key in keys}
+        stored = 0
+        try:
+            for key, raw in zip(keys, self.remote.get_many(keys)):
+                value = self._decode(key, raw)
+                if value is not MISSING and self.local.fill(key, tokens[key], ABSENT if value is None else value):
+                    stored += 1
+        except L2Unavailable:
+            pass  # the entries expire as usual; readers take the normal path
+        finally:
+            for key, token in tokens.items():
+                self.local.abandon(key, token)
+        return stored
+
     def _single_flight(self, key, token, load):
         if token is None:  # no L1 token to tell old loads from new: let the L2 lease dedupe
             return load()

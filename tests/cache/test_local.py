@@ -164,3 +164,63 @@ def test_the_dependency_index_stays_bounded():
         assert derive(cache, f"page:{i}", i, [f"part:{i}", f"other:{i}"])
     assert len(cache) <= 10
     assert len(cache._dependents) <= 4 * 10 + 2
+
+
+# --- refresh-ahead candidates ---------------------------------------------------------------
+
+def make_refreshing(clock, ttl=60, window=5):
+    return LocalCache(100, lambda key: ttl, timer=clock, refresh_window=window)
+
+
+def test_read_entries_expiring_within_the_window_are_due_once_per_read():
+    clock = FakeClock()
+    cache = make_refreshing(clock)
+    put(cache, "read", 1)
+    put(cache, "unread", 2)
+    assert cache.get("read") == 1
+    clock.now += 50
+    assert cache.expiring() == []  # 10 s left: not yet within the 5 s window
+    clock.now += 6
+    assert cache.expiring() == ["read"]  # 4 s left, read since its fill; "unread" never read
+    assert cache.expiring() == []  # handed out once; a read makes it due again
+    assert cache.get("read") == 1
+    assert cache.expiring() == ["read"]
+
+
+def test_evicted_expired_derived_and_short_lived_entries_are_never_due():
+    clock = FakeClock()
+    cache = make_refreshing(clock)
+    for key in ("evicted", "expired", "part"):
+        put(cache, key, key)
+        assert cache.get(key) == key
+    assert cache.fill_derived("page", "composed", ["part"], cache.epoch())
+    assert cache.get("page") == "composed"
+    cache.evict(["evicted"])
+    clock.now += 56
+    assert cache.expiring() == ["expired", "part"]
+    assert cache.get("expired") == "expired"
+    clock.now += 5  # past its TTL: gone, nothing left to refresh
+    assert cache.expiring() == []
+    short = LocalCache(100, lambda key: 10, timer=clock, refresh_window=5)
+    put(short, "k", 1)  # a 10 s entry: refreshing it would keep half its life in flight
+    assert short.get("k") == 1
+    clock.now += 6
+    assert short.expiring() == []
+
+
+def test_refresh_ahead_is_off_without_a_window():
+    clock = FakeClock()
+    cache = make(ttl=60, clock=clock)
+    put(cache, "k", 1)
+    assert cache.get("k") == 1
+    clock.now += 58
+    assert cache.expiring() == []
+
+
+def test_refresh_bookkeeping_stays_bounded_without_refreshes():
+    clock = FakeClock()
+    cache = LocalCache(10, lambda key: 60, timer=clock, refresh_window=5)
+    for i in range(1000):  # LRU pushes entries out; nobody ever asks what is due
+        put(cache, f"k{i}", i)
+        assert cache.get(f"k{i}") == i
+    assert len(cache._expires) <= 2 * 10 and len(cache._read) <= 2 * 10

@@ -25,12 +25,12 @@ KEYS = Keys("t:v1")
 KEY = KEYS.profile("42")
 
 
-def make_worker(url, name, lease_wait=0.5, offline=None, outbox=None):
+def make_worker(url, name, lease_wait=0.5, offline=None, outbox=None, local=None):
     """offline: an Event that, while set, makes the listener's reconnects fail. url may name
     a Redis Cluster (tests/cluster runs some of these tests there)."""
     client = connect(url, timeout=1)
     stats = Stats(lambda: client, KEYS)
-    local = LocalCache(100, lambda key: 60)
+    local = local if local is not None else LocalCache(100, lambda key: 60)
     offline = offline or threading.Event()
 
     def subscribe():
@@ -417,3 +417,74 @@ def test_stale_if_error_serves_an_expired_l1_value_only_while_the_store_fails():
     now[0] = 20
     with pytest.raises(ServerSelectionTimeoutError):
         cache.get_or_load(KEY, down)
+
+
+# --- refresh-ahead ----------------------------------------------------------------------------
+
+@pytest.fixture
+def clocked_pair(redis_server, redis_client):
+    """Two workers whose L1 runs on a clock the test moves (60 s TTLs, 5 s refresh window)."""
+    now = [1000.0]
+    workers = [make_worker(redis_server.url, name, local=LocalCache(100, lambda key: 60, timer=lambda: now[0],
+                                                                     refresh_window=5))
+               for name in ("a", "b")]
+    yield now, workers
+    for worker in workers:
+        worker.listener.stop()
+    for worker in workers:
+        worker.listener.join(5)
+
+
+def test_refresh_ahead_keeps_a_read_key_in_l1_past_its_ttl(clocked_pair):
+    now, (a, _) = clocked_pair
+    store = Store({"name": "v1"})
+    assert read(a, store) == ({"name": "v1"}, "L3")
+    now[0] += 56  # 4 s left
+    assert read(a, store) == ({"name": "v1"}, "L1")
+    assert a.refresh_expiring() == 1
+    now[0] += 30  # past the first fill's TTL, within the refreshed one
+    assert read(a, store) == ({"name": "v1"}, "L1")
+    assert store.reads == 1 and a.stats.counted()["l1.refreshes"] == 1
+
+
+def test_refresh_ahead_leaves_unread_keys_to_expire(clocked_pair):
+    now, (a, _) = clocked_pair
+    store = Store({"name": "v1"})
+    assert read(a, store)[1] == "L3"
+    now[0] += 56
+    assert a.refresh_expiring() == 0
+    now[0] += 5
+    assert read(a, store) == ({"name": "v1"}, "L2")
+
+
+def test_an_invalidation_during_a_refresh_wins(clocked_pair):
+    now, (a, b) = clocked_pair
+    store = Store({"name": "v1"})
+    assert read(a, store)[1] == "L3"
+    now[0] += 56
+    assert read(a, store)[1] == "L1"
+    fetch = a.remote.get_many
+
+    def fetch_then_write(keys):
+        old = fetch(keys)  # the refresh has read v1 from L2...
+        store.value = {"name": "v2"}  # ...when another worker writes and invalidates
+        b.invalidate(keys=[KEY])
+        return old
+
+    a.remote.get_many = fetch_then_write
+    assert a.refresh_expiring() == 0  # v1 must not be stored after v2's invalidation
+    a.remote.get_many = fetch
+    assert a.local.get(KEY) is MISSING
+    assert read(a, store) == ({"name": "v2"}, "L3")
+
+
+def test_refresh_ahead_waits_while_the_listener_is_down(clocked_pair):
+    now, (a, _) = clocked_pair
+    store = Store({"name": "v1"})
+    read(a, store)
+    now[0] += 56
+    read(a, store)
+    a.listener.stop()
+    a.listener.join(5)
+    assert not a.listener.live
+    assert a.refresh_expiring() == 0

@@ -114,6 +114,9 @@ def test_concurrent_processes_agree_on_one_dev_secret(tmp_path):
         ("ACCESS_TOKEN_TTL", "0", "ACCESS_TOKEN_TTL must be at least 1, got 0"),
         ("REFRESH_TOKEN_TTL", "-5", "REFRESH_TOKEN_TTL must be at least 1, got -5"),
         ("L1_MAXSIZE", "1.5", "L1_MAXSIZE must be an integer, got '1.5'"),
+        ("L1_REFRESH_WINDOW", "3",
+         "L1_REFRESH_WINDOW must be 0 (off) or at least 4 seconds (two 2 s maintenance ticks), got 3"),
+        ("L1_REFRESH_WINDOW", "-1", "L1_REFRESH_WINDOW must be at least 0, got -1"),
     ],
 )
 def test_bad_integers_fail_clearly(tmp_path, name, value, message):
@@ -132,6 +135,7 @@ def test_settings_are_read_from_the_environment(tmp_path):
     assert config.seed_on_start is False
     assert config.log_level == "DEBUG"
     assert config.data_dir == (tmp_path / "var").absolute()
+    assert Config.from_env(env(tmp_path, JWT_SECRET=GOOD_SECRET, L1_REFRESH_WINDOW="0")).l1_refresh_window == 0
 
 
 def test_with_overrides_rejects_unknown_settings():
