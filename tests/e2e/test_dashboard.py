@@ -136,6 +136,8 @@ def test_the_pages_quantile_is_the_servers(tmp_path, browser):
     ]
     with Deployment(tmp_path / "var", workers=1, env={"WARM_ON_START": "0"}) as dep:
         browser.get(dep.url("/dashboard"))
+        # The script may still be running when get() returns on a loaded machine.
+        WebDriverWait(browser, 20).until(lambda d: d.execute_script("return !!window.feedappDashboard"))
         for buckets in cases:
             js = [[b if b != float("inf") else "Infinity", n] for b, n in buckets]
             for q in (0.5, 0.9, 0.99):
