@@ -17,9 +17,10 @@
   meanwhile, and the entry must never outlive a write to a part.
 - Refresh-ahead (`refresh_window` > 0): `expiring()` names the entries that were read since
   their fill and expire within the window, so the worker can fetch them again from L2 before
-  they lapse (TieredCache.refresh_expiring). A refreshed value is a new fill, through a
-  token like any other: no entry's TTL is ever extended, and an eviction during the refresh
-  wins. Derived entries and entries living less than four windows are never refreshed.
+  they lapse (TieredCache.refresh_expiring). A refreshed value is a new fill, guarded by its
+  own token (`begin_refresh`, apart from readers' so neither can drop the other's): no
+  entry's TTL is ever extended, and an eviction during the refresh wins. Derived entries and
+  entries living less than four windows are never refreshed.
 - `timer` is injectable so tests can move time.
 """
 import threading
@@ -52,6 +53,7 @@ class LocalCache:
         self._refresh_window = refresh_window
         self._expires = {}  # key -> when its value expires, for entries that may be refreshed
         self._read = set()  # keys read since their fill (refresh candidates)
+        self._refreshing = {}  # key -> token of a refresh in flight (apart from readers' fills)
         self._stash = LRUCache(max(1, maxsize // 2))
         self._cache = _StashingTLRU(maxsize, self._expiry, timer, self._stash)
         self._pending = {}
@@ -92,15 +94,43 @@ class LocalCache:
             if self._pending.get(key) is not token:
                 return False
             del self._pending[key]
-            self._cache[key] = value
-            self._stash.pop(key, None)
-            ttl = self._ttl_for(key)
-            if self._refresh_window and ttl >= 4 * self._refresh_window:
-                self._expires[key] = self._timer() + ttl
-                if len(self._expires) > 2 * self.maxsize:
-                    self._forget_gone_candidates()
-            self._read.discard(key)
+            self._store(key, value)
             return True
+
+    def _store(self, key, value):
+        self._cache[key] = value
+        self._stash.pop(key, None)
+        ttl = self._ttl_for(key)
+        if self._refresh_window and ttl >= 4 * self._refresh_window:
+            self._expires[key] = self._timer() + ttl
+            if len(self._expires) > 2 * self.maxsize:
+                self._forget_gone_candidates()
+        self._read.discard(key)  # due again only after a read of this value
+
+    def begin_refresh(self, keys) -> dict:
+        """Start refreshes of keys: {key: token} for `fill_refreshed`. Refresh tokens are
+        apart from readers' (`begin`), so a refresh never takes over or drops a reader's fill;
+        an eviction withdraws both."""
+        with self._lock:
+            tokens = {key: object() for key in keys}
+            self._refreshing.update(tokens)
+            return tokens
+
+    def fill_refreshed(self, key, token, value) -> bool:
+        """Store a refreshed value unless key was evicted since `begin_refresh`."""
+        with self._lock:
+            if self._refreshing.get(key) is not token:
+                return False
+            del self._refreshing[key]
+            self._store(key, value)
+            return True
+
+    def end_refresh(self, tokens: dict):
+        """Drop what is left of refreshes begun with `begin_refresh` (those that did not land)."""
+        with self._lock:
+            for key, token in tokens.items():
+                if self._refreshing.get(key) is token:
+                    del self._refreshing[key]
 
     def expiring(self) -> list:
         """The keys worth fetching again now: filled with `fill`, read since, and expiring
@@ -151,12 +181,15 @@ class LocalCache:
                 prefixes = tuple(prefixes)
                 targets += [k for k in self._cache.keys() if k.startswith(prefixes)]
                 targets += [k for k in self._pending if k.startswith(prefixes)]
+                targets += [k for k in self._refreshing if k.startswith(prefixes)]
                 targets += [k for k in self._stash.keys() if k.startswith(prefixes)]
                 targets += [k for k in self._dependents if k.startswith(prefixes)]
             self._evictions += 1
             for key in targets:
                 self._pending.pop(key, None)
+                self._refreshing.pop(key, None)
                 self._expires.pop(key, None)
+                self._read.discard(key)
                 if self._cache.pop(key, MISSING) is not MISSING:
                     removed += 1
                 self._stash.pop(key, None)
@@ -199,6 +232,7 @@ class LocalCache:
         with self._lock:
             self._evictions += 1
             self._pending.clear()
+            self._refreshing.clear()
             self._cache.clear()
             self._stash.clear()
             self._dependents.clear()

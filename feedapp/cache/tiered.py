@@ -211,19 +211,27 @@ class TieredCache:
         return refreshed
 
     def _refresh(self, keys) -> int:
-        self.retry_unapplied()  # as before any L2 read: L2 must not hold what a write removed
-        tokens = {key: self.local.begin(key) for key in keys}
+        # Optional work: skipped unless L1 and L2 are trusted and every invalidation this
+        # worker made has reached L2 (otherwise L2 may still hold what a write removed).
+        if not self._l1_trusted():
+            return 0
+        self.retry_unapplied()
+        if self._unapplied_keys or self._unapplied_prefixes:
+            return 0
+        tokens = self.local.begin_refresh(keys)
         stored = 0
         try:
-            for key, raw in zip(keys, self.remote.get_many(keys)):
+            raws = self.remote.get_many(keys)
+            if not self._stream_live():  # the listener dropped during the MGET
+                return 0
+            for key, raw in zip(keys, raws):
                 value = self._decode(key, raw)
-                if value is not MISSING and self.local.fill(key, tokens[key], ABSENT if value is None else value):
+                if value is not MISSING and self.local.fill_refreshed(key, tokens[key], ABSENT if value is None else value):
                     stored += 1
         except L2Unavailable:
             pass  # the entries expire as usual; readers take the normal path
         finally:
-            for key, token in tokens.items():
-                self.local.abandon(key, token)
+            self.local.end_refresh(tokens)
         return stored
 
     def _single_flight(self, key, token, load):

@@ -224,3 +224,24 @@ def test_refresh_bookkeeping_stays_bounded_without_refreshes():
         put(cache, f"k{i}", i)
         assert cache.get(f"k{i}") == i
     assert len(cache._expires) <= 2 * 10 and len(cache._read) <= 2 * 10
+    for i in range(1000):  # writes evict what was read
+        put(cache, f"e{i}", i)
+        assert cache.get(f"e{i}") == i
+        cache.evict([f"e{i}"])
+    assert len(cache._expires) <= 2 * 10 and len(cache._read) <= 2 * 10
+
+
+def test_an_eviction_withdraws_a_refresh_in_flight():
+    clock = FakeClock()
+    cache = make_refreshing(clock)
+    tokens = cache.begin_refresh(["a", "b", "c"])
+    cache.evict(["a"])
+    cache.evict(prefixes=["b"])
+    assert not cache.fill_refreshed("a", tokens["a"], 1)
+    assert not cache.fill_refreshed("b", tokens["b"], 2)
+    assert cache.fill_refreshed("c", tokens["c"], 3)
+    cache.end_refresh(tokens)
+    tokens = cache.begin_refresh(["c"])
+    cache.clear()
+    assert not cache.fill_refreshed("c", tokens["c"], 4)
+    assert cache.get("a") is MISSING and cache.get("b") is MISSING and cache.get("c") is MISSING

@@ -478,13 +478,49 @@ def test_an_invalidation_during_a_refresh_wins(clocked_pair):
     assert read(a, store) == ({"name": "v2"}, "L3")
 
 
+def _due(now, worker, store):
+    """KEY read, filled and read again 4 s before its TTL ends: due for a refresh."""
+    assert read(worker, store)[1] == "L3"
+    now[0] += 56
+    assert read(worker, store)[1] == "L1"
+
+
+def _no_l2_reads(worker):
+    def refuse(keys):
+        raise AssertionError(f"L2 read while it must not be: {keys}")
+
+    worker.remote.get_many = refuse
+
+
+class _Down:
+    live = False  # a listener that lost its subscription, before its clear() has run
+
+
 def test_refresh_ahead_waits_while_the_listener_is_down(clocked_pair):
     now, (a, _) = clocked_pair
-    store = Store({"name": "v1"})
-    read(a, store)
-    now[0] += 56
-    read(a, store)
-    a.listener.stop()
-    a.listener.join(5)
-    assert not a.listener.live
+    _due(now, a, Store({"name": "v1"}))
+    listener, a.listener = a.listener, _Down()
+    _no_l2_reads(a)
+    try:
+        assert a.refresh_expiring() == 0
+    finally:
+        a.listener = listener
+
+
+def test_refresh_ahead_waits_for_this_workers_unapplied_invalidations(clocked_pair):
+    now, (a, _) = clocked_pair
+    _due(now, a, Store({"name": "v1"}))
+    a._unapplied_keys.add(KEY)  # a write whose L2 delete failed and is still failing
+    a.retry_unapplied = lambda publish=True: None
+    _no_l2_reads(a)
     assert a.refresh_expiring() == 0
+
+
+def test_a_refresh_leaves_a_readers_fill_in_flight_alone(clocked_pair):
+    now, (a, _) = clocked_pair
+    store = Store({"name": "v1"})
+    _due(now, a, store)
+    reader = a.local.begin(KEY)  # a reader is loading KEY (e.g. after a miss in another thread)
+    assert a.refresh_expiring() == 1
+    assert a.local.fill(KEY, reader, {"name": "v1"})  # its token is still good
+    assert a.local.get(KEY) == {"name": "v1"}
