@@ -91,11 +91,15 @@ class LocalCache:
     def fill(self, key, token, value) -> bool:
         """Store value unless key was evicted since `begin` returned token."""
         with self._lock:
-            if self._pending.get(key) is not token:
-                return False
-            del self._pending[key]
-            self._store(key, value)
-            return True
+            return self._land(self._pending, key, token, value)
+
+    def _land(self, tokens: dict, key, token, value) -> bool:
+        # A fill lands only with the token still standing: an eviction withdraws it.
+        if tokens.get(key) is not token:
+            return False
+        del tokens[key]
+        self._store(key, value)
+        return True
 
     def _store(self, key, value):
         self._cache[key] = value
@@ -119,11 +123,7 @@ class LocalCache:
     def fill_refreshed(self, key, token, value) -> bool:
         """Store a refreshed value unless key was evicted since `begin_refresh`."""
         with self._lock:
-            if self._refreshing.get(key) is not token:
-                return False
-            del self._refreshing[key]
-            self._store(key, value)
-            return True
+            return self._land(self._refreshing, key, token, value)
 
     def end_refresh(self, tokens: dict):
         """Drop what is left of refreshes begun with `begin_refresh` (those that did not land)."""
