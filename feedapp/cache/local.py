@@ -133,7 +133,7 @@ class LocalCache:
                     del self._refreshing[key]
 
     def expiring(self) -> list:
-        """The keys worth fetching again now: filled with `fill`, read since, and expiring
+        """The keys worth fetching again now: stored by a fill or a refresh, read since, expiring
         within the refresh window. Each is named once; only a new read makes it due again."""
         due, still_read = [], set()
         with self._lock:
