@@ -21,7 +21,7 @@ from .cache.outbox import Outbox
 from .cache.policy import make_policy
 from .cache.remote import RemoteCache
 from .cache.tiered import PassThroughCache, TieredCache
-from .config import MAINTENANCE_INTERVAL_S, ConfigError
+from .config import ConfigError
 from .invalidation import Listener, Publisher, worker_origin
 from .maintenance import Maintenance
 from .mongo import explore_read_preference
@@ -199,7 +199,7 @@ class Resources:
         tasks = [lambda: self.completions.settle(), cache.drain_now]
         if local is not None and self.config.l1_refresh_window:
             tasks.append(cache.refresh_expiring)
-        self._made["maintenance"] = Maintenance(tasks, MAINTENANCE_INTERVAL_S).start_once()
+        self._made["maintenance"] = Maintenance(tasks).start_once()
         return cache
 
     def _make_outbox(self):
