@@ -11,6 +11,11 @@ def summed(counters: dict, prefix: str) -> int:
     return sum(v for k, v in counters.items() if k.startswith(prefix + "."))
 
 
+def tier_counts(counters: dict) -> tuple:
+    """(L1 hits, L2 hits, L3 reads) as /api/cache/stats reports them."""
+    return summed(counters, "l1.hits"), summed(counters, "l2.hits"), summed(counters, "l3.reads")
+
+
 def stats_report(res) -> dict:
     """Counters of every worker of the deployment, in the shape API.md shows (and more)."""
     res.cache  # noqa: B018 - make this worker's caches, so its gauges are reported
