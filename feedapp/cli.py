@@ -59,7 +59,7 @@ def cache_stats():
         ("L2 keys, memory", f"{tiers['l2']['keys']}, {tiers['l2']['used_memory']}"),
         ("L3 reads", str(tiers["l3"]["reads"])),
         ("invalidations published / received", "{published} / {received}".format(**report["invalidations"])),
-        ("acks / ack timeouts", "{acknowledged} / {ack_timeouts}".format(**report["invalidations"])),
+        ("acks / lease waits", "{acknowledged} / {lease_waits}".format(**report["invalidations"])),
         ("live workers", str(report["workers"])),
     ]
     width = max(len(name) for name, _ in rows)
@@ -80,7 +80,7 @@ def cache_invalidate(prefixes, keys):
         full_prefixes = [res.keys.from_client(p) for p in prefixes]
     except ValueError as err:
         raise click.ClickException(str(err)) from None
-    count = res.cache.invalidate(keys=full_keys, prefixes=full_prefixes)
+    count = res.writer.invalidate(keys=full_keys, prefixes=full_prefixes)
     click.echo(f"invalidated {count} Redis keys; every worker's L1 told")
 
 
@@ -88,14 +88,13 @@ def cache_invalidate(prefixes, keys):
 @with_appcontext
 def recount():
     """Recount every user's and post's counters from the source collections, and evict the
-    cached profiles and posts (after a crash between a write and its counter update)."""
+    cached profiles and posts whose counters changed (after a crash between a write and its
+    counter update)."""
     res = current_app.extensions["feedapp"]
-    for user in res.repo.db.users.find({}, {"_id": 1}):
-        res.repo.repairs.add(("user", user["_id"]))
-    for post in res.repo.db.posts.find({}, {"_id": 1}):
-        res.repo.repairs.add(("post", post["_id"]))
-    res.completions.settle()
-    click.echo("recounted; every cached profile and post evicted")
+    targets = [("user", u["_id"]) for u in res.repo.db.users.find({}, {"_id": 1})]
+    targets += [("post", p["_id"]) for p in res.repo.db.posts.find({}, {"_id": 1})]
+    res.effects.verify(targets)
+    click.echo(f"recounted {len(targets)} users and posts; those that changed are evicted from every cache")
 
 
 def init_app(app):

@@ -127,8 +127,10 @@ class Config:
     cache_mode: str = "tiered"  # tiered (L1+L2+L3) | l2 (no L1) | none (L3 only)
     list_cap: int = 200  # posts kept in each cached timeline / home feed
     fanout_limit: int = 1000  # above this many followers, a post is merged at read time
-    lease_ms: int = 2000
-    ack_timeout: float = 0.5
+    lease_ms: int = 5000  # how long a reader's L2 fill lease (and others' wait for it) may last
+    # Seconds a worker may trust its caches on one renewal: how far behind a worker may be
+    # before it stops trusting them, and how long a write waits for a silent listener.
+    trust_lease: float = 1.0
     redis_timeout: float = 1.0
     warm_on_start: bool = True
     warm_users: int = 50
@@ -188,7 +190,8 @@ class Config:
             cache_mode=_choice(env, "CACHE_MODE", "tiered", ("tiered", "l2", "none")),
             list_cap=_int(env, "LIST_CAP", 200, minimum=10),
             fanout_limit=_int(env, "FANOUT_LIMIT", 1000, minimum=1),
-            lease_ms=_int(env, "LEASE_MS", 2000, minimum=10),
+            lease_ms=_int(env, "LEASE_MS", 5000, minimum=10),
+            trust_lease=_int(env, "TRUST_LEASE_MS", 1000, minimum=200) / 1000,
             warm_on_start=_bool(env, "WARM_ON_START", True),
             warm_users=_int(env, "WARM_USERS", 50),
             login_account_limit=_int(env, "LOGIN_ACCOUNT_LIMIT", 10),

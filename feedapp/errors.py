@@ -19,6 +19,7 @@ HTTP_CODES = {
     405: "method_not_allowed",
     409: "conflict",
     413: "payload_too_large",
+    422: "idempotency_mismatch",
     429: "too_many_requests",
     503: "service_unavailable",
 }
@@ -54,6 +55,10 @@ def forbidden(message="You are not allowed to do this"):
 
 def conflict(message, details=None):
     return APIError(409, "conflict", message, details)
+
+
+def idempotency_mismatch():
+    return APIError(422, "idempotency_mismatch", "This Idempotency-Key was used with a different request body")
 
 
 def validation_error(details, message="Invalid input"):

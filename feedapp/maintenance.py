@@ -1,7 +1,6 @@
-"""One thread per worker for work that must not wait for the next request: finishing derived
-updates that failed after their write committed (services.completions) and draining the
-invalidation outbox (TieredCache.drain_now) and refreshing L1 entries about to expire
-(TieredCache.refresh_expiring), every `interval` seconds."""
+"""One thread per worker for optional background work: refreshing L1 entries about to expire
+(TieredCache.refresh_expiring), every `interval` seconds. (Finishing what writes left
+unfinished is the recovery's own thread: invalidation/recovery.py.)"""
 import logging
 import threading
 

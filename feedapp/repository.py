@@ -7,24 +7,20 @@ that did not hit a unique index, a delete that removed a document), so concurren
 keep them exact without read-modify-write.
 
 Every write commits one document that is the truth (a post, a follow, a like) and then updates
-values derived from it in other documents (counters, the explore generation). MongoDB has no
-multi-document atomicity without a replica set's transactions, so a derived update that fails
-after its write committed (the store went away in between) is not reported as a failed write:
-it is remembered in `repairs` and redone from the source (a recount, not a replayed `$inc`,
-so it is right even when the failed `$inc` had in fact been applied) by `repair()`, which the
-services run before their next write and which says which cached values to invalidate.
+the counters derived from it in other documents. MongoDB has no multi-document atomicity
+without a replica set's transactions, so when a counter update fails after its write
+committed (the store went away in between) the write raises `Unfinished`: it happened (its
+result is on the exception) and the named counters must be recounted from the source
+(`counters`, `set_counters_if`); remembering and redoing that is the recovery's job
+(feedapp/cache/invalidation/recovery.py), not this module's.
 """
-import logging
 import re
-import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.errors import DuplicateKeyError, PyMongoError
-
-log = logging.getLogger(__name__)
 
 NEWEST_FIRST = [("created_at", DESCENDING), ("_id", DESCENDING)]
 POPULAR_FIRST = [("likes_count", DESCENDING)] + NEWEST_FIRST
@@ -53,7 +49,32 @@ INDEXES = {
         IndexModel([("user_id", ASCENDING), ("post_id", ASCENDING)], unique=True, name="like_unique"),
         IndexModel([("post_id", ASCENDING)], name="likes_of_post"),
     ],
+    # Idempotency keys of POST /api/posts: kept two days (MongoDB expires them then; the
+    # embedded store keeps them), API.md promises at least one.
+    "idempotency": [IndexModel([("at", ASCENDING)], expireAfterSeconds=2 * 24 * 3600, name="expiry")],
 }
+
+
+_COLLECTION = {"user": "users", "post": "posts"}
+# Each counter and where it is counted from: (collection, field naming the counted document).
+_SOURCES = {
+    "user": {
+        "posts_count": ("posts", "author_id"),
+        "followers_count": ("follows", "followee_id"),
+        "following_count": ("follows", "follower_id"),
+    },
+    "post": {"likes_count": ("likes", "post_id")},
+}
+
+
+class Unfinished(Exception):
+    """A write committed, but counters derived from it could not be updated: `result` is what
+    the write returns, `recounts` the (kind, id) whose counters must be recounted."""
+
+    def __init__(self, result, recounts, cause):
+        super().__init__(f"committed, but the counters of {recounts} were not updated: {cause!r}")
+        self.result = result
+        self.recounts = recounts
 
 
 class DuplicateError(Exception):
@@ -101,7 +122,6 @@ class Repository:
         query, the client's default, the primary); see feedapp/mongo.py."""
         self.db = db
         self.explore_read_preference = explore_read_preference
-        self.repairs = Repairs()
 
     def ensure_indexes(self):
         """Create every index; safe to call from every process at every start."""
@@ -178,70 +198,38 @@ class Repository:
             return_document=ReturnDocument.AFTER,
         )
 
-    def _bump(self, collection, doc_id, **counters):
-        self.db[collection].update_one({"_id": doc_id}, {"$inc": counters})
+    def inc(self, what: str, ident, **counters):
+        """Add to the counters of a user or post ("user" | "post")."""
+        self.db[_COLLECTION[what]].update_one({"_id": ident}, {"$inc": counters})
 
-    def derived(self, repair: tuple, update, *args, **kwargs):
-        """Run update(*args) for a value derived from a write that already committed; if the
-        store fails now, remember `repair` ((kind, id)) instead of failing the write."""
-        try:
-            return update(*args, **kwargs)
-        except PyMongoError as err:
-            log.warning("derived update %s failed after its write committed (%r); will recount", repair, err)
-            self.repairs.add(repair)
-            return None
-
-    def repair(self) -> list:
-        """Redo the derived updates that failed, from the source; the (kind, id) it changed.
-
-        Kinds: "user" (posts, followers, following counts), "post" (likes_count, or the likes
-        of a deleted post), "counter" (a deployment-wide counter to bump). A recount cannot be
-        atomic with other workers' `$inc`s (no multi-document transactions), so it sets the
-        counters only if they still hold what it read (compare-and-set) and an item is done
-        only once a pass finds counters and source agreeing without writing. Stops at the
-        first store failure (the store is down: the rest waits for the next pass)."""
-        changed = []
-        items = self.repairs.take()
-        while items:
-            item = items.pop()
+    def _then_count(self, result, updates):
+        """After a committed write: apply updates [((kind, id), counters or a callable)];
+        raise Unfinished naming the targets whose update failed."""
+        failed, cause = [], None
+        for target, update in updates:
             try:
-                done, wrote = self._redo(*item)
-            except PyMongoError:
-                for left in (item, *items):
-                    self.repairs.add(left)
-                break
-            if wrote:
-                changed.append(item)
-            if not done:
-                self.repairs.add(item)
-        return changed
+                update() if callable(update) else self.inc(*target, **update)
+            except PyMongoError as err:
+                failed.append(target)
+                cause = err
+        if failed:
+            raise Unfinished(result, failed, cause) from cause
+        return result
 
-    def _redo(self, kind, ident) -> tuple:
-        """(done, wrote) for one repair item."""
-        if kind == "counter":
-            self.bump_counter(ident)
-            return True, True
-        if kind == "user":
-            truth = {
-                "posts_count": self.db.posts.count_documents({"author_id": ident}),
-                "followers_count": self.db.follows.count_documents({"followee_id": ident}),
-                "following_count": self.db.follows.count_documents({"follower_id": ident}),
-            }
-            return self._set_if_unchanged("users", ident, truth)
-        if self.db.posts.count_documents({"_id": ident}, limit=1):
-            return self._set_if_unchanged("posts", ident, {"likes_count": self.db.likes.count_documents({"post_id": ident})})
-        self.db.likes.delete_many({"post_id": ident})  # a deleted post's likes go too
-        return True, True
-
-    def _set_if_unchanged(self, collection, ident, truth: dict) -> tuple:
-        stored = self.db[collection].find_one({"_id": ident}, list(truth))
+    def counters(self, what: str, ident) -> tuple:
+        """(stored, counted): a user's or post's counters as stored and as their source
+        counts them; stored is None when the document is gone."""
+        stored = self.db[_COLLECTION[what]].find_one({"_id": ident}, list(_SOURCES[what]))
         if stored is None:
-            return True, False
-        seen = {name: stored.get(name, 0) for name in truth}
-        if seen == truth:
-            return True, False
-        self.db[collection].update_one({"_id": ident, **seen}, {"$set": truth})
-        return False, True  # verified by the next pass
+            return None, None
+        counted = {name: self.db[source].count_documents({field: ident})
+                   for name, (source, field) in _SOURCES[what].items()}
+        return {name: stored.get(name, 0) for name in counted}, counted
+
+    def set_counters_if(self, what: str, ident, seen: dict, truth: dict) -> bool:
+        """Set counters to truth if they still hold seen (compare-and-set); True if it did."""
+        result = self.db[_COLLECTION[what]].update_one({"_id": ident, **seen}, {"$set": truth})
+        return result.modified_count == 1
 
     # --- follows -----------------------------------------------------------------------
 
@@ -253,18 +241,16 @@ class Repository:
             )
         except DuplicateKeyError:
             return False
-        self.derived(("user", follower_id), self._bump, "users", follower_id, following_count=1)
-        self.derived(("user", followee_id), self._bump, "users", followee_id, followers_count=1)
-        return True
+        return self._then_count(True, [(("user", follower_id), {"following_count": 1}),
+                                       (("user", followee_id), {"followers_count": 1})])
 
     def unfollow(self, follower_id: ObjectId, followee_id: ObjectId) -> bool:
         """Remove the follow; True if there was one."""
         result = self.db.follows.delete_one({"follower_id": follower_id, "followee_id": followee_id})
         if result.deleted_count != 1:
             return False
-        self.derived(("user", follower_id), self._bump, "users", follower_id, following_count=-1)
-        self.derived(("user", followee_id), self._bump, "users", followee_id, followers_count=-1)
-        return True
+        return self._then_count(True, [(("user", follower_id), {"following_count": -1}),
+                                       (("user", followee_id), {"followers_count": -1})])
 
     def following_ids(self, user_id: ObjectId) -> list:
         cursor = self.db.follows.find({"follower_id": user_id}, {"followee_id": 1})
@@ -328,11 +314,32 @@ class Repository:
 
     # --- posts -------------------------------------------------------------------------
 
-    def create_post(self, author_id: ObjectId, content: str):
-        doc = {"author_id": author_id, "content": content, "created_at": utcnow(), "likes_count": 0}
-        self.db.posts.insert_one(doc)
-        self.derived(("user", author_id), self._bump, "users", author_id, posts_count=1)
-        return doc
+    def create_post(self, author_id: ObjectId, content: str, post_id: ObjectId | None = None):
+        """Insert a post (with post_id, when given); the document, or None when a post with
+        that id is already there (an earlier attempt of the same request stored it)."""
+        doc = {"_id": post_id or ObjectId(), "author_id": author_id, "content": content,
+               "created_at": utcnow(), "likes_count": 0}
+        try:
+            self.db.posts.insert_one(doc)
+        except DuplicateKeyError:
+            return None
+        return self._then_count(doc, [(("user", author_id), {"posts_count": 1})])
+
+    def reserve_post(self, author_id: ObjectId, key: str, body_hash: str) -> dict:
+        """The reservation of an idempotency key: {"_id", "post_id", "body", "answer"}.
+        Inserting it is the atomic claim (its _id is author and key): the first request makes
+        it with a new post id, every repetition finds that one, so one key means one post."""
+        reservation = {"_id": f"{author_id}:{key}", "post_id": ObjectId(), "body": body_hash,
+                       "answer": None, "at": utcnow()}
+        try:
+            self.db.idempotency.insert_one(reservation)
+        except DuplicateKeyError:
+            return self.db.idempotency.find_one({"_id": reservation["_id"]})
+        return reservation
+
+    def keep_answer(self, reservation_id: str, answer: dict):
+        """Remember the answer of a reserved request, for its repetitions."""
+        self.db.idempotency.update_one({"_id": reservation_id}, {"$set": {"answer": answer}})
 
     def get_post(self, post_id: ObjectId):
         return self.db.posts.find_one({"_id": post_id})
@@ -346,38 +353,42 @@ class Repository:
         doc = self.db.posts.find_one_and_delete({"_id": post_id})
         if doc is None:
             return None
-        self.derived(("user", doc["author_id"]), self._bump, "users", doc["author_id"], posts_count=-1)
-        self.derived(("post", post_id), self.db.likes.delete_many, {"post_id": post_id})
-        return doc
+        # A gone post's recount drops its likes.
+        return self._then_count(doc, [(("user", doc["author_id"]), {"posts_count": -1}),
+                                      (("post", post_id), lambda: self.delete_likes_of(post_id))])
+
+    def delete_likes_of(self, post_id: ObjectId):
+        """Remove the likes of a deleted post."""
+        self.db.likes.delete_many({"post_id": post_id})
 
     def like(self, user_id: ObjectId, post_id: ObjectId):
-        """Like a post; return its likes_count afterwards, or None if the post is gone."""
+        """Like a post: (likes_count afterwards, True if the like is new), or None if the post
+        is gone."""
         if self.get_post(post_id) is None:
             return None
         try:
             self.db.likes.insert_one({"user_id": user_id, "post_id": post_id, "created_at": utcnow()})
         except DuplicateKeyError:
-            return self._likes_count(post_id)
+            return self.likes_count(post_id), False
         return self._counted_like(post_id, 1)
 
     def unlike(self, user_id: ObjectId, post_id: ObjectId):
-        """Remove a like; return likes_count afterwards, or None if the post is gone."""
-        result = self.db.likes.delete_one({"user_id": user_id, "post_id": post_id})
-        if result.deleted_count != 1:
-            return self._likes_count(post_id)
+        """Remove a like: (likes_count afterwards, True if there was one), or None if the post
+        is gone."""
+        if self.db.likes.delete_one({"user_id": user_id, "post_id": post_id}).deleted_count != 1:
+            count = self.likes_count(post_id)
+            return None if count is None else (count, False)
         return self._counted_like(post_id, -1)
 
-    def _counted_like(self, post_id, inc):
-        """likes_count after a like or unlike that committed. If the store fails now, the count
-        is repaired later and the store's error is raised (like and unlike are idempotent:
-        the client's retry answers with the count)."""
+    def _counted_like(self, post_id, step):
         try:
-            return self._likes_count(post_id, inc=inc)
-        except PyMongoError:
-            self.repairs.add(("post", post_id))
-            raise
+            count = self.likes_count(post_id, inc=step)
+        except PyMongoError as err:
+            raise Unfinished((None, True), [("post", post_id)], err) from err  # count unknown
+        return None if count is None else (count, True)
 
-    def _likes_count(self, post_id, inc=0):
+    def likes_count(self, post_id: ObjectId, inc: int = 0):
+        """A post's likes_count, after adding inc to it; None when the post is gone."""
         if inc:
             doc = self.db.posts.find_one_and_update(
                 {"_id": post_id},
@@ -429,23 +440,3 @@ class Repository:
 
     def is_empty(self) -> bool:
         return self.db.users.find_one({}, {"_id": 1}) is None
-
-
-class Repairs:
-    """A thread-safe set of derived updates to redo (see the module docstring)."""
-
-    def __init__(self):
-        self._items = set()
-        self._lock = threading.Lock()
-
-    def add(self, item: tuple):
-        with self._lock:
-            self._items.add(item)
-
-    def take(self) -> set:
-        with self._lock:
-            items, self._items = self._items, set()
-        return items
-
-    def __bool__(self):
-        return bool(self._items)

@@ -7,28 +7,25 @@ keyed by the process id (rule 7).
 """
 import logging
 import os
+import socket
 import threading
+import time
 
 import redis
 
 from . import redis_client as redis_clients
 from . import store
 from .auth import TokenService
-from .cache.breaker import CircuitBreaker
 from .cache.keys import Keys
-from .cache.local import LocalCache
-from .cache.outbox import Outbox
 from .cache.policy import make_policy
-from .cache.remote import RemoteCache
-from .cache.tiered import PassThroughCache, TieredCache
+from .cache.tiers import Tiers, build_tiers, ensure_outbox_index
 from .config import ConfigError
-from .invalidation import Listener, Publisher, worker_origin
 from .maintenance import Maintenance
 from .mongo import explore_read_preference
 from .ratelimit import Limit, LoginLimiter
 from .repository import Repository
 from .services import FollowService, PostService, ProfileService
-from .services.completions import Completions
+from .services.effects import Effects
 from .services.fanout import Fanout
 from .stats import Flusher, Stats
 
@@ -42,8 +39,10 @@ def redis_client(url: str, timeout: float = 1.0, **options):
 
 
 class Resources:
-    def __init__(self, config):
+    def __init__(self, config, l1_clock=time.monotonic):
+        """l1_clock: the clock of L1's TTLs (tests move it on)."""
         self.config = config
+        self.l1_clock = l1_clock
         self.keys = Keys(config.key_prefix)
         self.policy = make_policy(config)
         self._lock = threading.RLock()
@@ -101,46 +100,58 @@ class Resources:
             per_address=Limit(config.login_address_limit, config.login_address_window),
         ))
 
-    # --- caches -------------------------------------------------------------------------------
+    # --- caches ---------------------------------------------------------------------------
     @property
-    def cache(self):
-        return self._get("cache", self._make_cache)
+    def tiers(self) -> Tiers:
+        """This worker's cache tiers, built and started on first use."""
+        return self._get("tiers", self._make_tiers)
 
     @property
-    def listener(self) -> Listener | None:
-        return self.cache.listener if isinstance(self.cache, TieredCache) else None
+    def cache(self):
+        return self.tiers.cache
+
+    @property
+    def writer(self):
+        return self.tiers.writer
+
+    @property
+    def recovery(self):
+        return self.tiers.recovery
+
+    @property
+    def listener(self):
+        return self.tiers.listener
 
     # --- services -----------------------------------------------------------------------------
     @property
+    def effects(self) -> Effects:
+        return self._get("effects", lambda: Effects(self.repo, self.writer, self.recovery))
+
+    @property
     def profiles(self) -> ProfileService:
-        return self._get("profiles", lambda: ProfileService(self.repo, self.cache, self.keys))
+        return self._get("profiles", lambda: ProfileService(self.repo, self.cache, self.writer, self.keys))
 
     @property
     def fanout(self) -> Fanout:
-        return self._get("fanout", lambda: Fanout(self.repo, self.cache, self.keys, self.config.fanout_limit))
+        return self._get("fanout", lambda: Fanout(self.repo, self.writer, self.keys, self.config.fanout_limit))
 
     @property
     def follows(self) -> FollowService:
-        return self._get("follows", lambda: FollowService(self.repo, self.cache, self.keys, self.fanout, self.completions))
+        return self._get("follows", lambda: FollowService(self.repo, self.writer, self.keys, self.fanout, self.effects))
 
     @property
     def posts(self) -> PostService:
         return self._get("posts", lambda: PostService(
-            self.repo, self.cache, self.keys, self.profiles, self.fanout, self.config.list_cap, self.stats,
-            self.completions,
+            self.repo, self.cache, self.writer, self.keys, self.profiles, self.fanout, self.effects,
+            self.config.list_cap, self.stats,
         ))
-
-    @property
-    def completions(self) -> Completions:
-        return self._get("completions", lambda: Completions(self.repo, self.cache, self.keys))
 
     def close(self):
         """Stop this process's threads and close its clients (tests; orderly shutdown)."""
         with self._lock:
             made, self._made = self._made, {}
-        cache = made.get("cache")
-        if isinstance(cache, TieredCache) and cache.listener is not None:
-            cache.listener.stop()  # it notices within one health interval
+        if made.get("tiers") is not None:
+            made["tiers"].stop()  # the listener notices within one ping interval
         if made.get("stats") is not None:
             made["stats"].flusher.stop()
         if made.get("maintenance") is not None:
@@ -156,6 +167,7 @@ class Resources:
             repo.ensure_indexes()
         except Exception as err:  # noqa: BLE001 - serve what we can; /readyz tells the story
             log.warning("could not create indexes: %r", err)
+        self._make_outbox_index(repo)
         return repo
 
     def _redis_url(self) -> str:
@@ -172,48 +184,31 @@ class Resources:
         stats.flusher.start()
         return stats
 
-    def _make_cache(self):
-        mode = self.config.cache_mode
-        if mode == "none":
-            return PassThroughCache(self.stats, self.keys)
-        remote = RemoteCache(self.redis, CircuitBreaker(), self.config.lease_ms)
-        origin = worker_origin()
-        publisher = Publisher(self.redis, self.keys.channel, self.keys.ack_prefix, origin,
-                              self.stats, self.config.ack_timeout)
-        local = listener = None
-        if mode == "tiered":
-            local = LocalCache(self.config.l1_maxsize, lambda key: self.policy.l1_ttl(self.keys.family(key)),
-                               refresh_window=self.config.l1_refresh_window)
+    def _make_tiers(self) -> Tiers:
+        config = self.config
+        cluster = None
+        subscriber = None
+        if config.cache_mode != "none":
             cluster = self.redis if redis_clients.is_cluster(self.redis) else None
-            listener = Listener(
-                lambda: redis_clients.subscriber(self._redis_url(), self.config.redis_timeout, self.keys.channel, cluster),
-                self.keys.channel, self.keys.ack_prefix, local, self.stats, ack_client=self.redis,
-                node_check=redis_clients.subscription_check(self.redis, self.keys.channel),
-            )
-        cache = TieredCache(keys=self.keys, stats=self.stats, policy=self.policy, local=local,
-                            remote=remote, publisher=publisher, listener=listener, outbox=self._make_outbox())
-        if listener is not None:
-            listener.before_live = cache.on_resubscribed
-            listener.start()  # L1 and L2 are bypassed until it is subscribed (about a millisecond)
-        self.stats.gauges = lambda: worker_gauges(local, remote, listener)
-        tasks = [lambda: self.completions.settle(), cache.drain_now]
-        if local is not None and self.config.l1_refresh_window:
-            tasks.append(cache.refresh_expiring)
-        self._made["maintenance"] = Maintenance(tasks).start_once()
-        return cache
+            subscriber = lambda: redis_clients.subscriber(self._redis_url(), config.redis_timeout,  # noqa: E731
+                                                          self.keys.channel, cluster)
+        tiers = build_tiers(config, keys=self.keys, policy=self.policy, stats=self.stats,
+                            redis=self.redis if config.cache_mode != "none" else None,
+                            subscriber=subscriber, repo=self.repo, origin=worker_origin(),
+                            l1_clock=self.l1_clock)
+        self.stats.gauges = tiers.gauges
+        tiers.start()  # L1 and L2 are bypassed until the first renewals (about a millisecond)
+        if tiers.local is not None and config.l1_refresh_window:
+            self._made["maintenance"] = Maintenance([tiers.cache.refresh_expiring]).start_once()
+        return tiers
 
-    def _make_outbox(self):
-        outbox = Outbox(self.repo.db, self.policy.longest_l2_ttl())
+    def _make_outbox_index(self, repo):
         try:
-            outbox.ensure_index()
+            ensure_outbox_index(repo, self.policy)
         except Exception as err:  # noqa: BLE001 - the store may be down: the outbox still works
             log.warning("could not create the outbox index: %r", err)
-        return outbox
 
 
-def worker_gauges(local, remote, listener) -> dict:
-    """This worker's current levels, sent with its heartbeat (see stats.py)."""
-    gauges = {"breaker.open": int(remote.breaker.state != "closed")}
-    if local is not None:
-        gauges.update({"l1.size": len(local), "l1.maxsize": local.maxsize, "listener.live": int(listener.live)})
-    return gauges
+def worker_origin() -> str:
+    """This worker's id on the invalidation channel: unique across hosts and restarts."""
+    return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"

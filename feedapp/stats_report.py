@@ -12,8 +12,9 @@ def summed(counters: dict, prefix: str) -> int:
 
 
 def tier_counts(counters: dict) -> tuple:
-    """(L1 hits, L2 hits, L3 reads) as /api/cache/stats reports them."""
-    return summed(counters, "l1.hits"), summed(counters, "l2.hits"), summed(counters, "l3.reads")
+    """(L1 hits, L2 hits, L3 reads) as /api/cache/stats reports them: cacheable requests, each
+    counted once in the tier its X-Cache names (API.md); lookups are reported apart."""
+    return tuple(summed(counters, f"requests.{tier}") for tier in ("L1", "L2", "L3"))
 
 
 def stats_report(res) -> dict:
@@ -22,15 +23,15 @@ def stats_report(res) -> dict:
     res.stats.flush()
     totals = res.stats.totals()
     counters = totals["counters"]
-    requests = {tier: summed(counters, f"requests.{tier.upper()}") for tier in TIERS}
+    requests = dict(zip(TIERS, tier_counts(counters)))
     answered = sum(requests.values())
     return {
         "hit_ratio": round((requests["l1"] + requests["l2"]) / answered, 4) if answered else 0.0,
         "requests": {"total": answered, **requests},
         "tiers": {
             "l1": {
-                "hits": summed(counters, "l1.hits"),
-                "misses": summed(counters, "l1.misses"),
+                "hits": requests["l1"],
+                "misses": requests["l2"] + requests["l3"],
                 "size": totals["gauges"].get("l1.size", 0),
                 "maxsize": totals["gauges"].get("l1.maxsize", 0),
                 "fills": counters.get("l1.fills", 0),
@@ -39,8 +40,8 @@ def stats_report(res) -> dict:
                 "stale_if_error": summed(counters, "l1.stale_if_error"),
             },
             "l2": {
-                "hits": summed(counters, "l2.hits"),
-                "misses": summed(counters, "l2.misses"),
+                "hits": requests["l2"],
+                "misses": requests["l3"],
                 "keys": primaries_total(res.redis, "DBSIZE"),  # every primary of a cluster
                 "used_memory": used_memory_human(res.redis),
                 "fills": counters.get("l2.fills", 0),
@@ -49,12 +50,18 @@ def stats_report(res) -> dict:
                 "unavailable": counters.get("l2.unavailable", 0),
                 "breaker_open_workers": totals["gauges"].get("breaker.open", 0),
             },
+            "l3": {"reads": requests["l3"]},
+        },
+        # What the cascade looked up, key by key (a page reads many keys): per tier and family.
+        "lookups": {
+            "l1": {"hits": summed(counters, "l1.hits"), "misses": summed(counters, "l1.misses")},
+            "l2": {"hits": summed(counters, "l2.hits"), "misses": summed(counters, "l2.misses")},
             "l3": {"reads": summed(counters, "l3.reads")},
         },
         "latency_ms": latency(counters),
         "invalidations": {
             name: counters.get(f"invalidations.{name}", 0)
-            for name in ("published", "received", "acknowledged", "ack_timeouts", "gaps", "publish_failures")
+            for name in ("published", "received", "acknowledged", "lease_waits", "gaps", "publish_failures")
         },
         "families": families(counters),
         "workers": totals["workers"],

@@ -87,7 +87,7 @@ def test_recount_fixes_counters_from_the_source_and_evicts_their_caches(app, cli
     # A crash between writes and their counter updates, as the store would keep it:
     resources.repo.db.users.update_one({"_id": ObjectId(author.id)}, {"$set": {"posts_count": 7}})
     resources.repo.db.posts.update_one({"_id": ObjectId(post_id)}, {"$set": {"likes_count": 0}})
-    resources.cache.invalidate(keys=[resources.keys.profile(ObjectId(author.id)), resources.keys.post(ObjectId(post_id))])
+    resources.writer.invalidate(keys=[resources.keys.profile(ObjectId(author.id)), resources.keys.post(ObjectId(post_id))])
     assert client.get(f"/api/users/{author.id}").get_json()["posts_count"] == 7
     result = app.test_cli_runner().invoke(args=["recount"])
     assert result.exit_code == 0, result.output

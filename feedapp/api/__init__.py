@@ -1,6 +1,7 @@
 """Blueprints (thin: parse → call a service → dump) and the helpers they share."""
 import hashlib
 import json
+import re
 from functools import wraps
 
 from bson import ObjectId
@@ -10,7 +11,7 @@ from werkzeug.http import parse_etags, quote_etag
 
 from ..auth import bearer_token
 from ..cache.tiered import tiers
-from ..errors import APIError, invalid_id, unauthorized
+from ..errors import APIError, invalid_id, unauthorized, validation_error
 from ..schemas import parse_object_id
 
 
@@ -46,15 +47,54 @@ def query_args(schema) -> dict:
     return schema.load(request.args.to_dict(flat=True))
 
 
-def cacheable(body, family: str):
-    """A 200 JSON response for a cacheable GET: X-Cache, ETag and If-None-Match handling."""
-    tier = tiers.deepest() or "L3"
-    resources().stats.count(f"requests.{tier}.{family}")
-    g.family = family  # for the request log and latency histograms
+IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def idempotency_key() -> str | None:
+    """The request's Idempotency-Key header (None without one); 400 when malformed."""
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    if IDEMPOTENCY_KEY.fullmatch(key) is None:
+        raise validation_error({"Idempotency-Key": ["1 to 64 characters of A-Z, a-z, 0-9, _ and -."]},
+                               "Invalid Idempotency-Key header")
+    return key
+
+
+def cacheable(body):
+    """A 200 JSON response for a cacheable GET (see `cacheable_family`): ETag and
+    If-None-Match handling."""
     response = jsonify(body)
-    response.headers["X-Cache"] = tier
     response.headers["Cache-Control"] = "no-cache"
     return _conditional(response)
+
+
+def cacheable_family(family: str):
+    """Marks a view as a cacheable GET of `family`, so that its answers, errors included,
+    carry X-Cache and are counted (`count_cacheable`), and the request log and latency
+    histograms name the family."""
+
+    def mark(view):
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            g.family = family
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return mark
+
+
+def count_cacheable(response):
+    """Count every cacheable request once, in the tier that answered it (the one X-Cache
+    names): also a 404 from a cached "absent", also a request that joined another's load.
+    Not counted: answers no tier gave (a 400 before any lookup, a 503)."""
+    family = g.get("family")
+    tier = tiers.deepest()
+    if family is not None and tier is not None and response.status_code in (200, 304, 404):
+        resources().stats.count(f"requests.{tier}.{family}")
+        response.headers["X-Cache"] = tier
+    return response
 
 
 def _conditional(response):
@@ -103,5 +143,6 @@ def register_blueprints(app):
     from . import auth, cache, feed, ops, posts, users
 
     app.before_request(reject_large_bodies)
+    app.after_request(count_cacheable)
     for module in (auth, users, posts, feed, cache, ops):
         app.register_blueprint(module.bp)

@@ -25,9 +25,9 @@ def invalidate():
     keys = resources().keys
     if "keys" in data:
         targets = [_cache_key(keys, text, "keys") for text in data["keys"]]
-        count = resources().cache.invalidate(keys=targets)
+        count = resources().writer.invalidate(keys=targets)
     else:
-        count = resources().cache.invalidate(prefixes=[_cache_key(keys, data["prefix"], "prefix")])
+        count = resources().writer.invalidate(prefixes=[_cache_key(keys, data["prefix"], "prefix")])
     return jsonify({"invalidated": count})
 
 

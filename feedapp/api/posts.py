@@ -2,7 +2,7 @@
 from flask import Blueprint, g, jsonify
 
 from ..schemas import ExploreQuerySchema, PostCreateSchema
-from . import auth_required, cacheable, caller_id, json_body, path_id, query_args, resources
+from . import auth_required, cacheable, cacheable_family, caller_id, idempotency_key, json_body, path_id, query_args, resources
 
 bp = Blueprint("posts", __name__, url_prefix="/api/posts")
 create_schema, explore_schema = PostCreateSchema(), ExploreQuerySchema()
@@ -12,17 +12,20 @@ create_schema, explore_schema = PostCreateSchema(), ExploreQuerySchema()
 @auth_required
 def create_post():
     data = json_body(create_schema)
-    return jsonify(resources().posts.create(caller_id(), data["content"])), 201
+    key = idempotency_key()
+    return jsonify(resources().posts.create(caller_id(), data["content"], key)), 201
 
 
 @bp.get("")
+@cacheable_family("explore")
 def explore():
-    return cacheable(resources().posts.explore(query_args(explore_schema)), "explore")
+    return cacheable(resources().posts.explore(query_args(explore_schema)))
 
 
 @bp.get("/<post_id>")
+@cacheable_family("post")
 def get_post(post_id):
-    return cacheable(resources().posts.get(path_id(post_id)), "post")
+    return cacheable(resources().posts.get(path_id(post_id)))
 
 
 @bp.delete("/<post_id>")

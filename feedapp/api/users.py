@@ -2,20 +2,22 @@
 from flask import Blueprint, jsonify
 
 from ..schemas import PageQuerySchema, ProfileUpdateSchema
-from . import auth_required, cacheable, caller_id, json_body, path_id, query_args, resources
+from . import auth_required, cacheable, cacheable_family, caller_id, json_body, path_id, query_args, resources
 
 bp = Blueprint("users", __name__, url_prefix="/api")
 update_schema, page_schema = ProfileUpdateSchema(), PageQuerySchema()
 
 
 @bp.get("/users/<user_id>")
+@cacheable_family("profile")
 def get_user(user_id):
-    return cacheable(resources().profiles.get(path_id(user_id)), "profile")
+    return cacheable(resources().profiles.get(path_id(user_id)))
 
 
 @bp.get("/users/by-username/<username>")
+@cacheable_family("profile")
 def get_user_by_username(username):
-    return cacheable(resources().profiles.get_by_username(username), "profile")
+    return cacheable(resources().profiles.get_by_username(username))
 
 
 @bp.get("/me")

@@ -33,6 +33,8 @@ class Keys:
         # Acks share the channel name's slot (hash tag): on a cluster they live on the node
         # where every listener subscribes, so whatever stops the acks stops the listeners too.
         self.ack_prefix = f"{prefix}:ack:{{{self.channel}}}:"
+        # The listeners writers wait for (invalidation/publisher.py), in the channel's slot too.
+        self.listeners = f"{prefix}:listeners:{{{self.channel}}}"
 
     # --- cache entries -------------------------------------------------------------------
     def profile(self, user_id) -> str:
@@ -52,6 +54,11 @@ class Keys:
     def feed(self, user_id) -> str:
         """The newest posts of user_id's home feed (a post list)."""
         return f"{self.cache_root}feed:{{{_part(user_id)}}}"
+
+    @property
+    def feed_prefix(self) -> str:
+        """Every cached home feed (and, in L1, every page composed from one)."""
+        return f"{self.cache_root}feed:"
 
     def explore(self, filters: dict, generation: int) -> str:
         return f"{self.cache_root}explore:{{{int(generation)}:{digest(filters)}}}"

@@ -42,27 +42,39 @@ def cursor_of(entry: str) -> PostCursor:
 class PostList:
     entries: tuple  # newest first
     complete: bool
-    meta: str = ""  # free text without newlines (feeds keep their pull authors here)
+    # A home feed's: the pull authors it merges at read time, and every author it is for
+    # (whom its user followed when it was built); None: not a feed (a timeline).
+    pull: tuple = ()
+    authors: frozenset | None = None
 
     @classmethod
-    def from_docs(cls, docs, cap: int, meta: str = "") -> "PostList":
+    def from_docs(cls, docs, cap: int, pull=(), authors=None) -> "PostList":
         """From up to cap + 1 post documents, newest first (the extra one says "more")."""
         entries = tuple(entry_of(d["created_at"], d["_id"]) for d in docs[:cap])
-        return cls(entries, complete=len(docs) <= cap, meta=meta)
+        authors = None if authors is None else frozenset(str(a) for a in authors)
+        return cls(entries, complete=len(docs) <= cap, pull=tuple(str(a) for a in pull), authors=authors)
 
 
 class PostListCodec:
+    """`<pull ids>[;<author ids>]\n<C|P><entries>`: ids comma-separated; the first line is
+    left alone by the Lua write-through."""
+
     @staticmethod
     def encode(value: PostList) -> bytes:
-        return f"{value.meta}\n{'C' if value.complete else 'P'}{''.join(value.entries)}".encode()
+        meta = ",".join(value.pull)
+        if value.authors is not None:
+            meta += ";" + ",".join(sorted(value.authors))
+        return f"{meta}\n{'C' if value.complete else 'P'}{''.join(value.entries)}".encode()
 
     @staticmethod
     def decode(raw: bytes) -> PostList:
         text = raw.decode()
         meta, _, body = text.partition("\n")
+        pull, has_authors, authors = meta.partition(";")
         blob = body[1:]
         entries = tuple(blob[i:i + ENTRY_WIDTH] for i in range(0, len(blob), ENTRY_WIDTH))
-        return PostList(entries, complete=body[:1] == "C", meta=meta)
+        return PostList(entries, complete=body[:1] == "C", pull=tuple(a for a in pull.split(",") if a),
+                        authors=frozenset(a for a in authors.split(",") if a) if has_authors else None)
 
 
 def merge(lists) -> tuple:

@@ -1,11 +1,12 @@
 """The cascade every cacheable read goes through: `get_or_load(key, loader)`.
 
 L1 (this worker) → L2 (Redis) → loader (MongoDB, L3), refilling upward:
-- L1 is used only while this worker's invalidation listener is live (rule 6).
+- L1 and L2 are used only while this worker trusts them (rule 6; invalidation/trust.py).
 - Concurrent misses of one key in a worker share one load (single-flight); the in-flight
   entry is removed when the load ends, so no per-key lock outlives it.
 - Across workers, an L2 miss takes the key's lease; a reader that finds another worker's lease
-  waits briefly for that worker's fill instead of loading too (rule 8).
+  waits for that worker's fill instead of loading too, and takes the lease over if its holder
+  lets it go without a fill (rule 8: one store load per cold key per deployment).
 - Fills are guarded in both tiers (rule 4): L1 by the token of `LocalCache.begin`, L2 by the
   lease checked in Lua.
 - A loader's None ("no such document") is cached briefly as absent (penetration guard).
@@ -22,7 +23,6 @@ from contextvars import ContextVar
 
 from pymongo.errors import PyMongoError
 
-from .breaker import describe
 from .keys import CACHE_FAMILIES
 from .local import MISSING
 from .remote import L2Unavailable
@@ -83,6 +83,8 @@ class DerivedParts:
 class PassThroughCache:
     """No tiers: loads every value from the store and reports L3 (the "no cache" setup)."""
 
+    local = None
+
     def __init__(self, stats=None, keys=None):
         self.stats = stats
         self.keys = keys
@@ -104,38 +106,30 @@ class PassThroughCache:
         loaded = loader(list(keys.values()))
         return {key: loaded.get(ident) for key, ident in keys.items()}
 
-    def invalidate(self, keys=(), prefixes=()):
-        return 0
-
-    def write_through(self, list_keys, entry, cap, also_invalidate=()):
-        return 0
+    def evict_local(self, keys=(), prefixes=()):
+        pass
 
 
 class TieredCache:
-    def __init__(self, *, keys, stats, policy, local=None, remote=None, publisher=None,
-                 listener=None, outbox=None, lease_wait: float = 0.5):
-        """policy(family) -> (codec, l1_ttl, l2_ttl, absent_ttl); see feedapp.cache.policy."""
+    def __init__(self, *, keys, stats, policy, trust, local=None, remote=None, lease_wait: float = 3.0):
+        """policy(family) -> (codec, l1_ttl, l2_ttl, absent_ttl), see feedapp.cache.policy;
+        trust: when L1 and L2 may be used (invalidation/trust.py); lease_wait: how long, at
+        most, a reader waits for another worker's fill of a key before it loads it too."""
         self.keys = keys
         self.stats = stats
         self.policy = policy
+        self.trust = trust
+        self._clock = trust.clock
         self.local = local
         self.remote = remote
-        self.publisher = publisher
-        self.listener = listener
-        self.outbox = outbox
         self.lease_wait = lease_wait
         self._flights = {}
         self._flights_lock = threading.Lock()
-        self._unapplied_keys, self._unapplied_prefixes = set(), set()
-        self._unapplied_lock = threading.Lock()
 
     # --- reads ------------------------------------------------------------------------------
 
-    def _stream_live(self) -> bool:
-        return self.listener is None or self.listener.live
-
     def _l1_trusted(self) -> bool:
-        return self.local is not None and self._stream_live()
+        return self.local is not None and self._clock() < self.trust.l1_until
 
     def derived(self, key: str, build):
         """build(), kept in L1 under key as one entry whose parts are the keys build() read
@@ -211,18 +205,14 @@ class TieredCache:
         return refreshed
 
     def _refresh(self, keys) -> int:
-        # Optional work: skipped unless L1 and L2 are trusted and every invalidation this
-        # worker made has reached L2 (otherwise L2 may still hold what a write removed).
+        # Optional work: skipped unless L1 (and so L2) is trusted before and after the MGET.
         if not self._l1_trusted():
-            return 0
-        self.retry_unapplied()
-        if self._unapplied_keys or self._unapplied_prefixes:
             return 0
         tokens = self.local.begin_refresh(keys)
         stored = 0
         try:
             raws = self.remote.get_many(keys)
-            if not self._stream_live():  # the listener dropped during the MGET
+            if not self._l1_trusted():  # trust lapsed during the MGET
                 return 0
             for key, raw in zip(keys, raws):
                 value = self._decode(key, raw)
@@ -276,12 +266,11 @@ class TieredCache:
         found, leases = {}, {}
         if self.remote is None:
             return found, leases
-        if not self._stream_live():
-            # Until the listener has resubscribed and drained the outbox, L2 may still hold
-            # values that writes made during a Redis outage could not invalidate.
+        if not self._clock() < self.trust.l2_until:
+            # An eviction some write could not make is not applied everywhere yet: L2 may
+            # still hold what it removed (invalidation/recovery.py).
             self.stats.count("l2.untrusted", len(keys))
             return found, leases
-        self.retry_unapplied()
         try:
             raws = dict(zip(keys, self.remote.get_many(keys)))
             missing = [k for k in keys if raws[k] is None]
@@ -290,7 +279,9 @@ class TieredCache:
                 raws[key] = raw
             busy = [k for k in missing if leases[k] is None and raws[k] is None]
             if busy:  # other workers are loading these: wait for their fills
-                raws.update(self._await_fills(busy))
+                filled, taken = self._await_fills(busy)
+                raws.update(filled)
+                leases.update(taken)
         except L2Unavailable:
             self.stats.count("l2.unavailable", len(keys))
             return {}, {}
@@ -343,21 +334,27 @@ class TieredCache:
             except L2Unavailable:
                 pass  # they expire after lease_ms
 
-    def _await_fills(self, keys) -> dict:
-        """Poll L2 for keys other workers are filling, for up to lease_wait: {key: bytes}."""
+    def _await_fills(self, keys) -> tuple:
+        """Wait for keys other readers are loading: ({key: bytes} filled meanwhile, {key:
+        lease token} for those whose lease came free, which we now load). Asking for the
+        lease again on each poll returns the value once it has landed, or the lease once its
+        holder released it or let it expire (it failed, or died): so one reader loads each
+        key however slow the store, and nobody waits past `lease_wait`."""
         self.stats.count("l2.lease_waits", len(keys))
-        deadline = time.monotonic() + self.lease_wait
-        delay, found, waiting = 0.002, {}, list(keys)
-        while waiting and time.monotonic() < deadline:
+        deadline = self._clock() + self.lease_wait
+        delay, found, taken, waiting = 0.002, {}, {}, list(keys)
+        while waiting and self._clock() < deadline:
             time.sleep(delay)
-            for key, raw in zip(waiting, self.remote.get_many(waiting)):
+            for key, (token, raw) in self.remote.lease_many(waiting).items():
                 if raw is not None:
                     found[key] = raw
-            waiting = [k for k in waiting if k not in found]
+                elif token is not None:
+                    taken[key] = token
+            waiting = [k for k in waiting if k not in found and k not in taken]
             delay = min(delay * 2, 0.02)
         if waiting:
             self.stats.count("l2.lease_wait_timeouts", len(waiting))
-        return found
+        return found, taken
 
     def _decode(self, key, raw):
         """The value stored in L2, None for "absent", MISSING for nothing (or unreadable)."""
@@ -409,149 +406,14 @@ class TieredCache:
         tiers.note(deepest)
         return result
 
-    # --- writes -----------------------------------------------------------------------------
-    # An L2 invalidation is always attempted, even while the breaker keeps reads away from
-    # Redis: skipping it would leave the old value there for every worker to read. When it
-    # fails anyway, its keys are kept and deleted before this worker's next L2 read and when
-    # its listener is subscribed again (issue: a durable outbox for long outages).
-
-    def invalidate(self, keys=(), prefixes=()) -> int:
-        """Evict keys (and keys under prefixes) from L2, this worker's L1 and every other
-        worker's L1; returns once every live worker has applied it (or the ack timeout).
-
-        Returns how many L2 values were deleted.
-        """
-        keys, prefixes = list(keys), list(prefixes)
-        deleted, applied = 0, True
-        if self.remote is not None:
-            try:
-                deleted = self.remote.delete(keys)
-                for prefix in prefixes:
-                    deleted += self.remote.delete_prefix(prefix)
-            except L2Unavailable:
-                self._remember_unapplied(keys, prefixes)
-                applied = False
-        self._evict_everywhere(keys, prefixes, resync=not applied)
-        return deleted
-
-    def write_through(self, list_keys, entry: str, cap: int, also_invalidate=()) -> int:
-        """Insert a post entry into the cached post lists among list_keys (in L2, atomically
-        per list), invalidate also_invalidate, and evict all of them from every L1."""
-        list_keys, others = list(list_keys), list(also_invalidate)
-        updated, applied = 0, True
-        if self.remote is not None:
-            try:
-                for start in range(0, len(list_keys), 500):
-                    updated += self.remote.insert_entry(list_keys[start:start + 500], entry, cap)
-                self.remote.delete(others)
-            except L2Unavailable:
-                self._remember_unapplied(list_keys + others, [])
-                applied = False
-        self._evict_everywhere(list_keys + others, [], resync=not applied)
-        return updated
-
-    def _remember_unapplied(self, keys, prefixes):
-        self.stats.count("l2.invalidation_failures")
-        if self.outbox is not None:
-            try:
-                self.outbox.add(keys, prefixes)
-            except PyMongoError as err:  # the store failed too: this worker's memory must do
-                log.warning("could not record %d failed invalidations in the outbox: %s",
-                            len(keys) + len(prefixes), describe(err))
-        with self._unapplied_lock:
-            self._unapplied_keys.update(keys)
-            self._unapplied_prefixes.update(prefixes)
-            if len(self._unapplied_keys) > MAX_UNAPPLIED:  # too many to track: drop the cache area
-                self._unapplied_keys.clear()
-                self._unapplied_prefixes = {self.keys.cache_root}
-
-    def retry_unapplied(self, publish: bool = True):
-        """Apply invalidations that failed earlier (called before L2 reads and on resubscribe).
-        publish=False: evict only this worker's L1 (the listener's own drain: it cannot ack)."""
-        if not (self._unapplied_keys or self._unapplied_prefixes) or self.remote.breaker.is_open:
-            return
-        with self._unapplied_lock:
-            keys, self._unapplied_keys = list(self._unapplied_keys), set()
-            prefixes, self._unapplied_prefixes = list(self._unapplied_prefixes), set()
-        try:
-            self._delete_in_l2(keys, prefixes)
-        except L2Unavailable:
-            with self._unapplied_lock:
-                self._unapplied_keys.update(keys)
-                self._unapplied_prefixes.update(prefixes)
-            return
-        self.stats.count("l2.invalidations_retried", len(keys) + len(prefixes))
-        self._evict_after_retry(keys, prefixes, publish)
-
-    def drain_outbox(self, batch: int = 100, publish: bool = False):
-        """Apply every invalidation that failed earlier, in any worker, to L2 and L1.
-
-        The listener runs it before it trusts the caches again (publish=False: this L1 only;
-        every other worker drains on its own resubscribe), and each worker runs it every few
-        seconds while live (publish=True: every L1, for failures no listener noticed). Raises
-        L2Unavailable when Redis fails meanwhile (the listener then stays untrusted and
-        retries). When the store cannot be read it goes on: staying untrusted would turn
-        every cached read into a failed store read (the double fault is documented)."""
-        if self.remote is None:
-            return
-        self.retry_unapplied(publish)
-        while self.outbox is not None:
-            try:
-                entries = self.outbox.pending(batch)
-            except PyMongoError as err:
-                log.warning("could not read the invalidation outbox: %s", describe(err))
-                return
-            if not entries:
-                return
-            keys = [key for entry in entries for key in entry["k"]]
-            prefixes = [prefix for entry in entries for prefix in entry["p"]]
-            self._delete_in_l2(keys, prefixes)
-            self._evict_after_retry(keys, prefixes, publish)
-            self.stats.count("l2.outbox_applied", len(entries))
-            try:
-                self.outbox.done([entry["_id"] for entry in entries])
-            except PyMongoError:
-                return  # applied; they are applied again (harmlessly) next time
-            if len(entries) < batch:
-                return
-
-    def on_resubscribed(self):
-        """The listener's `before_live`: Redis answered it, so stop skipping Redis, and drain
-        the outbox before the caches are trusted again."""
-        self.remote.breaker.success()
-        self.drain_outbox(publish=False)
-
-    def drain_now(self):
-        """The periodic drain (see drain_outbox); skipped while Redis or the stream is down."""
-        if self.remote is None or self.remote.breaker.is_open or not self._stream_live():
-            return
-        try:
-            self.drain_outbox(publish=True)
-        except L2Unavailable:
-            pass  # the breaker is open now; the listener drains when Redis is back
-
-    def _delete_in_l2(self, keys, prefixes, chunk: int = 500):
-        for start in range(0, len(keys), chunk):  # each call well inside the socket timeout
-            self.remote.delete(keys[start:start + chunk])
-        for prefix in prefixes:
-            self.remote.delete_prefix(prefix)
-
-    def _evict_after_retry(self, keys, prefixes, publish):
-        if publish:
-            self._evict_everywhere(keys, prefixes)  # others may have refilled L1 from the old L2
-        elif self.local is not None:
-            self.local.evict(keys, prefixes)
-
-    def _evict_everywhere(self, keys, prefixes, resync=False):
-        """resync: L2 still holds the old values (the invalidation waits in the outbox), so
-        every worker must drain the outbox before trusting its caches (invalidation.py)."""
-        with self._flights_lock:  # loads begun before this write must not be joined after it
+    def evict_local(self, keys=(), prefixes=()):
+        """Evict from this worker's L1, with the loads in flight of those keys (a load begun
+        before a write must not be joined after it): the writer's own-worker eviction."""
+        with self._flights_lock:
             for key in keys:
                 self._flights.pop(key, None)
+            if prefixes:
+                for key in [k for k in self._flights if k.startswith(tuple(prefixes))]:
+                    del self._flights[key]
         if self.local is not None:
             self.local.evict(keys, prefixes)
-        if self.publisher is not None and (keys or prefixes):
-            try:
-                self.publisher.publish(keys, prefixes, resync=resync)
-            except Exception:  # noqa: BLE001 - listeners that cannot hear us clear their L1
-                self.stats.count("invalidations.publish_failures")

@@ -1,36 +1,39 @@
 """Follows: follow, unfollow, and the follow lists."""
+from pymongo.errors import PyMongoError
+
 from .. import cursors
 from ..errors import not_found, validation_error
 from ..schemas import profile_schema
-from .completions import Completions
 
 
 class FollowService:
-    def __init__(self, repo, cache, keys, fanout, completions=None):
-        self.completions = completions or Completions(repo, cache, keys)
+    def __init__(self, repo, writer, keys, fanout, effects):
         self.repo = repo
-        self.cache = cache
+        self.writer = writer
         self.keys = keys
         self.fanout = fanout
+        self.effects = effects
 
     def set_following(self, follower_id, followee_id, following: bool) -> dict:
-        """Follow or unfollow (idempotent); the follower's next feed read reflects it."""
+        """Follow or unfollow (idempotent); once it returns, the follower's next feed read and
+        both users' counts reflect it."""
         if follower_id == followee_id:
             raise validation_error({"id": ["You cannot follow yourself."]}, "You cannot follow yourself")
         if self.repo.get_user(followee_id) is None:
             raise not_found("User")
-        self.completions.settle()
-        changed = (self.repo.follow if following else self.repo.unfollow)(follower_id, followee_id)
-        if changed:
+        targets = [("user", follower_id), ("user", followee_id)]
+        touched = [self.keys.profile(follower_id), self.keys.profile(followee_id), self.keys.feed(follower_id)]
+        write = self.repo.follow if following else self.repo.unfollow
+        changed = self.effects.commit(lambda: write(follower_id, followee_id), targets, touched)
+        if not changed:  # already so: perhaps by an earlier attempt whose reply was lost
+            self.effects.verify(targets)
+            return {"following": following}
+        self.writer.invalidate(keys=touched)
+        if following:
             try:
-                if following:
-                    self.fanout.mode(followee_id)  # may move a newly popular author to pull
-            finally:  # the follow committed: its caches go even if the store fails now
-                self.cache.invalidate(keys=[
-                    self.keys.profile(follower_id),
-                    self.keys.profile(followee_id),
-                    self.keys.feed(follower_id),
-                ])
+                self.fanout.settle_mode(followee_id)  # a newly popular author moves to pull
+            except PyMongoError:
+                pass  # the follow stands; the author's next post settles the mode
         return {"following": following}
 
     def page(self, user_id, direction: str, limit: int, before: str | None) -> dict:

@@ -13,6 +13,8 @@ What is cached, and how writes keep it exact:
 - `explore:{generation:filters}` holds one explore page (ids and total) for EXPLORE_TTL;
   deletes bump the generation (one key) instead of hunting for the pages that hold the post.
 """
+import hashlib
+
 from bson import ObjectId
 from pymongo.errors import PyMongoError
 
@@ -20,43 +22,59 @@ from .. import cursors
 from ..cache import postlists
 from ..cache.postlists import PostList
 from ..cache.tiered import DerivedParts, tiers
-from ..errors import forbidden, not_found
+from ..errors import forbidden, idempotency_mismatch, not_found
 from ..schemas import post_core_schema, post_representation
-from .completions import Completions
 
 EXPLORE_GENERATION = "explore_generation"
 
 
 class PostService:
-    def __init__(self, repo, cache, keys, profiles, fanout, list_cap: int, stats, completions=None):
-        self.completions = completions or Completions(repo, cache, keys)
+    def __init__(self, repo, cache, writer, keys, profiles, fanout, effects, list_cap: int, stats):
         self.repo = repo
         self.cache = cache
+        self.writer = writer
         self.keys = keys
         self.profiles = profiles
         self.fanout = fanout
+        self.effects = effects
         self.cap = list_cap
         self.stats = stats
 
     # --- single posts ----------------------------------------------------------------------
 
-    def create(self, author_id, content: str) -> dict:
-        """Store a post; once this returns it heads its author's timeline and followers' feeds."""
-        self.completions.settle()
-        doc = self.repo.create_post(author_id, content)
-        entry = postlists.entry_of(doc["created_at"], doc["_id"])
-        also = [self.keys.profile(author_id), self.keys.post(doc["_id"])]
-        try:
-            self._push(author_id, entry, also)
-        except PyMongoError:
-            # Stored, but finding the feeds to reach needs the store: the author's own
-            # listing must not miss it now; the feeds get it once the store answers.
-            self.cache.invalidate(keys=[self.keys.timeline(author_id), *also])
-            self.completions.defer(f"push {doc['_id']}", lambda: self._push(author_id, entry, also))
-        return self._compose([post_core_schema.dump(doc)])[0]
+    def create(self, author_id, content: str, idempotency_key: str | None = None) -> dict:
+        """Store a post; once this returns it heads its author's timeline and followers' feeds.
 
-    def _push(self, author_id, entry, also_invalidate):
-        self.fanout.push(author_id, self.fanout.mode(author_id), entry, self.cap, also_invalidate=also_invalidate)
+        With an idempotency key, a repetition of the request (same key, same content) answers
+        what the first answered, and there is one post and one fan-out whatever failed in
+        between; the same key with other content is 422."""
+        author = self.profiles.get(author_id)  # before the commit: composing must not fail after it
+        post_id, reservation = None, None
+        if idempotency_key is not None:
+            reservation = self.repo.reserve_post(author_id, idempotency_key, _digest(content))
+            if reservation["body"] != _digest(content):
+                raise idempotency_mismatch()
+            if reservation.get("answer") is not None:
+                return reservation["answer"]
+            post_id = reservation["post_id"]
+        evict = [self.keys.profile(author_id), self.keys.timeline(author_id)]
+        try:
+            doc = self.effects.commit(lambda: self.repo.create_post(author_id, content, post_id),
+                                      [("user", author_id)], evict)
+        except PyMongoError:
+            self.fanout.evict_feeds(author_id)  # it may be stored: no feed may miss it then
+            raise
+        if doc is None:  # an earlier attempt of this request stored it
+            doc = self.repo.get_post(post_id)
+            if doc is None:
+                raise not_found("Post")  # and it has been deleted since
+            self.effects.verify([("user", author_id)])
+        entry = postlists.entry_of(doc["created_at"], doc["_id"])
+        self.fanout.push(author_id, entry, self.cap, evict=[*evict, self.keys.post(doc["_id"])])
+        answer = post_representation(post_core_schema.dump(doc), author)
+        if reservation is not None:
+            self.effects.after_commit(lambda: self.repo.keep_answer(reservation["_id"], answer))
+        return answer
 
     def get(self, post_id) -> dict:
         core = self.cache.get_or_load(self.keys.post(post_id), lambda: self._load_core(post_id))
@@ -71,23 +89,32 @@ class PostService:
             raise not_found("Post")
         if doc["author_id"] != user_id and not is_admin:
             raise forbidden("Only the author or an admin may delete this post")
-        self.completions.settle()
-        if self.repo.delete_post(post_id) is None:
+        author = doc["author_id"]
+        evict = [self.keys.post(post_id), self.keys.profile(author), self.keys.meta(EXPLORE_GENERATION)]
+        deleted = self.effects.commit(lambda: self.repo.delete_post(post_id),
+                                      [("user", author), ("post", post_id)], evict)
+        if deleted is None:
             raise not_found("Post")
-        self.repo.derived(("counter", EXPLORE_GENERATION), self.repo.bump_counter, EXPLORE_GENERATION)
-        self.cache.invalidate(keys=[
-            self.keys.post(post_id), self.keys.profile(doc["author_id"]), self.keys.meta(EXPLORE_GENERATION),
-        ])
+        self.effects.bump(EXPLORE_GENERATION)
+        self.writer.invalidate(keys=evict)
 
     def set_liked(self, user_id, post_id, liked: bool) -> dict:
         """Like or unlike (idempotent); likes_count is exact on the next read anywhere."""
-        self.completions.settle()
-        try:
-            count = (self.repo.like if liked else self.repo.unlike)(user_id, post_id)
-        finally:  # also when the store failed after the like committed
-            self.cache.invalidate(keys=[self.keys.post(post_id)])
-        if count is None:
+        before = self.repo.likes_count(post_id)
+        evict = [self.keys.post(post_id)]
+        write = self.repo.like if liked else self.repo.unlike
+        result = None if before is None else self.effects.commit(lambda: write(user_id, post_id),
+                                                                 [("post", post_id)], evict)
+        if result is None:
             raise not_found("Post")
+        count, changed = result
+        if not changed:  # already so: perhaps by an earlier attempt whose reply was lost
+            self.effects.verify([("post", post_id)])
+            count = self.repo.likes_count(post_id)
+        else:
+            self.writer.invalidate(keys=evict)
+        if count is None:  # committed, but the count could not be read: recounted later
+            count = max(0, before + (1 if liked else -1))
         return {"liked": liked, "likes_count": count}
 
     # --- listings ----------------------------------------------------------------------------
@@ -111,8 +138,9 @@ class PostService:
         def build():
             self.profiles.get(user_id)
             head = self.cache.get_or_load(self.keys.feed(user_id), lambda: self._load_feed(user_id))
-            lists = [head] + [self._timeline_list(ObjectId(a)) for a in head.meta.split(",") if a]
-            return self._page(lists, limit, position, lambda: self.repo.feed(user_id, limit + 1, position), "feed")
+            lists = [head] + [self._timeline_list(ObjectId(a)) for a in head.pull]
+            return self._page(lists, limit, position, lambda: self.repo.feed(user_id, limit + 1, position), "feed",
+                              authors=head.authors)
 
         return self.cache.derived(self.keys.page("feed", user_id, limit, before), build)
 
@@ -138,7 +166,8 @@ class PostService:
 
     # --- pages from post lists ------------------------------------------------------------------
 
-    def _page(self, lists, limit, position, from_store, family) -> dict:
+    def _page(self, lists, limit, position, from_store, family, authors=None) -> dict:
+        """A page cut from cached post lists; authors: show only their posts (a feed's)."""
         entries, floor = postlists.merge(lists)
         i = postlists.after(entries, postlists.entry_of_cursor(position) if position else None)
         items, last = [], None
@@ -147,7 +176,7 @@ class PostService:
             cores = self._cores([postlists.post_id_of(e) for e in chunk])
             for e in chunk:
                 core = cores[postlists.post_id_of(e)]
-                if core is not None:
+                if core is not None and (authors is None or core["author_id"] in authors):
                     items.append(core)
                     last = e
             i += len(chunk)
@@ -182,8 +211,9 @@ class PostService:
         )
 
     def _load_feed(self, user_id) -> PostList:
-        pull = ",".join(str(a) for a in self.repo.pull_followees(user_id))
-        return PostList.from_docs(self.repo.feed(user_id, self.cap + 1), self.cap, meta=pull)
+        authors = self.repo.following_ids(user_id)
+        pull = self.repo.pull_followees(user_id)
+        return PostList.from_docs(self.repo.feed(user_id, self.cap + 1), self.cap, pull=pull, authors=authors)
 
     def _load_core(self, post_id):
         doc = self.repo.get_post(post_id)
@@ -212,3 +242,7 @@ class PostService:
     def _compose(self, cores: list) -> list:
         authors = self.profiles.many(ObjectId(core["author_id"]) for core in cores)
         return [post_representation(core, authors.get(ObjectId(core["author_id"]))) for core in cores]
+
+
+def _digest(content: str) -> str:
+    return hashlib.sha256(content.encode("utf-8", "surrogatepass")).hexdigest()

@@ -1,5 +1,6 @@
 """Profiles: registration, public and private representations, updates."""
 from bson import ObjectId
+from pymongo.errors import PyMongoError
 
 from ..errors import conflict, not_found
 from ..repository import DuplicateError
@@ -7,9 +8,10 @@ from ..schemas import USERNAME, private_profile_schema, profile_schema
 
 
 class ProfileService:
-    def __init__(self, repo, cache, keys):
+    def __init__(self, repo, cache, writer, keys):
         self.repo = repo
         self.cache = cache
+        self.writer = writer
         self.keys = keys
 
     def register(self, username, email, password_hash, display_name) -> dict:
@@ -18,8 +20,9 @@ class ProfileService:
             doc = self.repo.create_user(username, email, password_hash, display_name)
         except DuplicateError as err:
             raise conflict(f"That {err.field} is already taken", {err.field: ["already taken"]}) from None
-        # A lookup of this name may have been cached as absent.
-        self.cache.invalidate(keys=[self.keys.username(username)])
+        # Both lookups may have been cached as absent: the name, and the id (ObjectIds are
+        # predictable, so anyone may have asked for this one before it existed).
+        self.writer.invalidate(keys=[self.keys.username(username), self.keys.profile(doc["_id"])])
         return private_profile_schema.dump(doc)
 
     def get(self, user_id):
@@ -53,11 +56,17 @@ class ProfileService:
 
     def update(self, user_id, changes: dict):
         """Apply profile changes; once this returns, no worker serves the old profile."""
-        doc = self.repo.update_profile(user_id, changes)
+        profile_key = [self.keys.profile(user_id)]
+        try:
+            doc = self.repo.update_profile(user_id, changes)
+        except PyMongoError:
+            if changes:  # it may have been applied: the reply is what may have been lost
+                self.writer.invalidate(keys=profile_key)
+            raise
         if doc is None:
             raise not_found("User")
         if changes:
-            self.cache.invalidate(keys=[self.keys.profile(user_id)])
+            self.writer.invalidate(keys=profile_key)
         return private_profile_schema.dump(doc)
 
     def _load(self, user_id):

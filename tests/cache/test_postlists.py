@@ -19,8 +19,12 @@ def test_entry_sorts_like_the_store_and_maps_back_to_a_cursor():
 
 
 def test_codec_round_trip():
-    value = PostList((entry(3, 1), entry(2, 1)), complete=False, meta="abc,def")
+    value = PostList((entry(3, 1), entry(2, 1)), complete=False, pull=("abc", "def"))
     assert PostListCodec.decode(PostListCodec.encode(value)) == value
+    feed = PostList((entry(3, 1),), complete=True, pull=("abc",), authors=frozenset({"abc", "xyz"}))
+    assert PostListCodec.decode(PostListCodec.encode(feed)) == feed
+    nobody = PostList((), complete=True, authors=frozenset())
+    assert PostListCodec.decode(PostListCodec.encode(nobody)) == nobody
     empty = PostList((), complete=True)
     assert PostListCodec.decode(PostListCodec.encode(empty)) == empty
 

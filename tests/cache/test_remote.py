@@ -58,10 +58,11 @@ def test_lease_many_and_fill_many(remote):
 
 def test_insert_entry_keeps_order_caps_and_skips_absent_lists(remote, redis_client):
     codec = PostListCodec()
-    redis_client.set("feed", codec.encode(PostList((entry(9, 1), entry(5, 1)), True, "m")), ex=100)
+    meta = {"pull": ("m",), "authors": frozenset({"m", "n"})}
+    redis_client.set("feed", codec.encode(PostList((entry(9, 1), entry(5, 1)), True, **meta)), ex=100)
     assert remote.insert_entry(["feed", "missing"], entry(7, 1), cap=3) == 1
     assert not redis_client.exists("missing")
-    assert codec.decode(redis_client.get("feed")) == PostList((entry(9, 1), entry(7, 1), entry(5, 1)), True, "m")
+    assert codec.decode(redis_client.get("feed")) == PostList((entry(9, 1), entry(7, 1), entry(5, 1)), True, **meta)
     remote.insert_entry(["feed"], entry(7, 1), cap=3)  # a repeat changes nothing
     assert len(codec.decode(redis_client.get("feed")).entries) == 3
     remote.insert_entry(["feed"], entry(10, 1), cap=3)

@@ -11,56 +11,28 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import redis as redis_lib
 
-from feedapp.cache.keys import Keys
+from feedapp.cache.invalidation import Eviction, Trust
 from feedapp.cache.local import MISSING, LocalCache
 from feedapp.cache.policy import make_policy
-from feedapp.cache.remote import L2Unavailable, RemoteCache
+from feedapp.cache.remote import L2Unavailable
 from feedapp.cache.tiered import TieredCache, tiers
 from feedapp.config import Config
-from feedapp.invalidation import Listener, Publisher
-from feedapp.redis_client import connect, is_cluster, subscriber, subscription_check
 from feedapp.stats import Stats
 
-KEYS = Keys("t:v1")
-KEY = KEYS.profile("42")
+from .workers import KEY, KEYS, eventually, make_worker, shared_store
 
-
-def make_worker(url, name, lease_wait=0.5, offline=None, outbox=None, local=None):
-    """offline: an Event that, while set, makes the listener's reconnects fail. url may name
-    a Redis Cluster (tests/cluster runs some of these tests there)."""
-    client = connect(url, timeout=1)
-    stats = Stats(lambda: client, KEYS)
-    local = local if local is not None else LocalCache(100, lambda key: 60)
-    offline = offline or threading.Event()
-
-    def subscribe():
-        if offline.is_set():
-            raise redis_lib.ConnectionError("test: subscriber cut off")
-        return subscriber(url, 1, KEYS.channel, client if is_cluster(client) else None)
-
-    listener = Listener(subscribe, KEYS.channel, KEYS.ack_prefix,
-                        local, stats, health_interval=0.2, health_timeout=0.5, ack_client=client,
-                        node_check=subscription_check(client, KEYS.channel))
-    publisher = Publisher(client, KEYS.channel, KEYS.ack_prefix, name, stats, ack_timeout=1.0)
-    cache = TieredCache(keys=KEYS, stats=stats, policy=make_policy(Config(explore_ttl=120)), local=local,
-                        remote=RemoteCache(client), publisher=publisher, listener=listener,
-                        outbox=outbox, lease_wait=lease_wait)
-    listener.before_live = cache.on_resubscribed
-    listener.start()
-    assert listener.wait_live(5)
-    return cache
+__all__ = ["KEY", "KEYS", "make_worker"]
 
 
 @pytest.fixture
 def pair(redis_server, redis_client):
-    a, b = make_worker(redis_server.url, "a"), make_worker(redis_server.url, "b")
+    repo = shared_store()
+    a, b = make_worker(redis_server.url, "a", repo=repo), make_worker(redis_server.url, "b", repo=repo)
     yield a, b
+    # Gone from the channel before the next test: a listener still subscribed would be
+    # counted by that test's PUBLISH and acknowledge its messages too.
     for worker in (a, b):
-        worker.listener.stop()
-    for worker in (a, b):
-        # Gone from the channel before the next test: a listener still subscribed would be
-        # counted by that test's PUBLISH and acknowledge its messages too.
-        worker.listener.join(5)
+        worker.stop()
 
 
 class Store:
@@ -80,9 +52,9 @@ class Store:
         assert self.release.wait(5)  # ...and stall before returning it
         return value
 
-    def write(self, value, cache):
+    def write(self, value, worker):
         self.value = value
-        cache.invalidate(keys=[KEY])
+        worker.invalidate(keys=[KEY])
 
 
 def read(cache, store):
@@ -197,7 +169,7 @@ def test_absent_documents_are_cached_briefly(pair, redis_client):
     assert 0 < redis_client.pttl(KEY) <= 10_000
 
 
-def test_l1_and_l2_are_bypassed_while_the_listener_is_down(redis_server, redis_client):
+def test_l1_is_bypassed_while_the_listener_is_down_and_l2_still_serves(redis_server, redis_client):
     offline = threading.Event()
     a = make_worker(redis_server.url, "a", offline=offline)
     try:
@@ -206,32 +178,31 @@ def test_l1_and_l2_are_bypassed_while_the_listener_is_down(redis_server, redis_c
         assert read(a, store)[1] == "L1"
         offline.set()
         redis_client.client_kill_filter(_type="pubsub")
-        deadline = time.monotonic() + 5
-        while a.listener.live and time.monotonic() < deadline:
-            time.sleep(0.005)
-        assert not a.listener.live and a.local.get(KEY) is MISSING
-        for _ in range(3):  # nothing is served from, or stored in, L1 or L2 meanwhile
-            assert read(a, store) == ({"name": "v"}, "L3")
+        assert eventually(lambda: not a.listener.live) and a.local.get(KEY) is MISSING
+        for _ in range(3):  # nothing is served from, or stored in, L1 meanwhile
+            assert read(a, store) == ({"name": "v"}, "L2")
         assert len(a.local) == 0
-        assert a.stats.counted()["l2.untrusted"] == 3
         offline.clear()
         assert a.listener.wait_live(5) and a.listener.is_alive()
         read(a, store)
         assert read(a, store)[1] == "L1"
     finally:
-        a.listener.stop()
+        a.stop()
 
 
 def test_redis_down_reads_fall_through_and_writes_still_succeed(redis_server):
     dead = f"unix://{redis_server.socket_path}.gone"
-    cache = TieredCache(keys=KEYS, stats=Stats(lambda: None, KEYS), policy=make_policy(Config()),
-                        local=None, remote=RemoteCache(redis_lib.Redis.from_url(dead, socket_timeout=0.2)))
-    store = Store({"name": "v"})
-    started = time.monotonic()
-    for _ in range(20):
-        assert read(cache, store) == ({"name": "v"}, "L3")
-    store.write({"name": "w"}, cache)  # no exception
-    assert time.monotonic() - started < 2  # the breaker kept us from waiting on Redis each time
+    cache = make_worker(dead, "a", mode="l2", wait=False)
+    try:
+        store = Store({"name": "v"})
+        started = time.monotonic()
+        for _ in range(20):
+            assert read(cache, store) == ({"name": "v"}, "L3")
+        store.write({"name": "w"}, cache)  # no exception
+        assert read(cache, store) == ({"name": "w"}, "L3")
+        assert time.monotonic() - started < 4  # the breaker kept us from waiting on Redis each time
+    finally:
+        cache.stop()
 
 
 def test_invalidation_is_attempted_even_while_the_breaker_is_open(pair, redis_client):
@@ -245,12 +216,11 @@ def test_invalidation_is_attempted_even_while_the_breaker_is_open(pair, redis_cl
     assert read(b, store)[0] == {"name": "new"}
 
 
-def test_a_failed_invalidation_is_applied_before_the_next_l2_read(pair, redis_client):
-    from feedapp.cache.remote import L2Unavailable
-
+def test_a_failed_l2_delete_stops_every_worker_trusting_until_it_is_applied(pair, redis_client):
     a, b = pair
     store = Store({"name": "old"})
     read(b, store)
+    assert read(b, store) == ({"name": "old"}, "L1")
     real_delete = a.remote.delete
 
     def failing_delete(keys):
@@ -259,9 +229,11 @@ def test_a_failed_invalidation_is_applied_before_the_next_l2_read(pair, redis_cl
 
     a.remote.delete = failing_delete
     store.write({"name": "new"}, a)  # the write succeeds; its L2 delete did not
-    assert redis_client.get(KEY) is not None
-    assert read(a, store)[0] == {"name": "new"}  # retried before a's next L2 read
-    assert read(b, store)[0] == {"name": "new"}
+    assert read(a, store)[0] == {"name": "new"}  # the writer does not read L2 meanwhile
+    assert read(b, store)[0] == {"name": "new"}  # nor does b: the outbox told its recovery
+    assert eventually(lambda: a.recovery.pending() == [] and a.trust.l1() and b.trust.l1())  # delivered
+    assert redis_client.get(KEY) in (None, b'{"name":"new"}')  # gone, or refilled since
+    assert read(a, store)[0] == read(b, store)[0] == {"name": "new"}
 
 
 def test_a_failed_load_gives_its_lease_back(pair, redis_client):
@@ -294,106 +266,55 @@ def test_each_l2_lookup_is_counted_once(pair):
     assert counts["l2.hits.profile"] == 1 and counts["l2.misses.profile"] == 0
 
 
-def test_an_invalidation_redis_missed_is_applied_by_every_worker_before_it_trusts_l2(redis_server, redis_client):
-    """Worker a writes while Redis refuses it; a dies. Worker b lost its subscription in the
-    same outage: when it resubscribes it drains the outbox (in the store) before it reads L2."""
-    import mongomock
-
-    from feedapp.cache.outbox import Outbox
-
-    outbox = Outbox(mongomock.MongoClient().db, 600)
-    offline = threading.Event()
-    a = make_worker(redis_server.url, "a", outbox=outbox)
-    b = make_worker(redis_server.url, "b", offline=offline, outbox=outbox)
+def test_an_invalidation_redis_missed_reaches_every_worker_through_the_outbox(redis_server, redis_client):
+    """Worker a writes while Redis refuses it, then dies. Worker b stays subscribed the whole
+    time: the outbox (in the store) stops it trusting L1 and L2 until the eviction is delivered."""
+    repo = shared_store()
+    a, b = make_worker(redis_server.url, "a", repo=repo), make_worker(redis_server.url, "b", repo=repo)
     try:
         store = Store({"name": "old"})
         read(b, store)
-        assert redis_client.get(KEY) is not None  # L2 holds "old"
-        offline.set()  # the outage, as b sees it: its subscription drops and cannot come back
-        redis_client.client_kill_filter(_type="pubsub")
-        deadline = time.monotonic() + 5
-        while b.listener.live and time.monotonic() < deadline:
-            time.sleep(0.005)
-        assert not b.listener.live
+        assert read(b, store) == ({"name": "old"}, "L1")
 
         def refused(*args, **kwargs):
             raise L2Unavailable("test: Redis refuses the writer")
 
-        a.remote.delete = refused  # a's invalidation cannot reach Redis
-        store.value = {"name": "new"}
-        a.invalidate(keys=[KEY])
-        assert redis_client.get(KEY) is not None  # L2 still holds "old"...
-        assert [entry["k"] for entry in outbox.pending()] == [[KEY]]  # ...and the store knows it
-        a.listener.stop()  # a dies with the invalidation in its memory only; the outbox keeps it
+        def unreachable(*args, **kwargs):
+            raise redis_lib.ConnectionError("test: Redis refuses the writer")
 
-        assert read(b, store) == ({"name": "new"}, "L3")  # b does not trust L2 meanwhile
-        offline.clear()
-        assert b.listener.wait_live(5)
-        assert redis_client.get(KEY) is None and outbox.pending() == []  # drained before live
-        assert read(b, store) == ({"name": "new"}, "L3")
+        a.remote.delete = refused  # a's invalidation cannot reach Redis...
+        a.tiers.writer._publisher.publish = unreachable  # ...nor can its publish
+        a.stop(wait=0)  # a dies right after, before its recovery could deliver anything
+        store.value = {"name": "new"}
+        started = time.monotonic()
+        a.invalidate(keys=[KEY])
+        assert time.monotonic() - started >= a.trust.lease * 0.9  # it waited out one lease
+        assert read(b, store)[0] == {"name": "new"}  # b no longer trusts the L1 and L2 it has
+        assert eventually(lambda: repo.db.cache_outbox.count_documents({}) == 0 and b.trust.l1())
+        assert redis_client.get(KEY) in (None, b'{"name":"new"}')  # delivered (and refilled since)
+        assert read(b, store)[0] == {"name": "new"}
         assert read(b, store) == ({"name": "new"}, "L1")
     finally:
-        a.listener.stop()
-        b.listener.stop()
+        a.stop()
+        b.stop()
 
 
-def test_a_write_whose_l2_invalidation_failed_makes_every_listener_drain_before_trusting(redis_server, redis_client):
-    """Redis Cluster: a master refuses a write's L2 delete while the channel's master carries
-    the invalidation, and the promoted replica still holds the old value. The publish says
-    so (resync), and no worker trusts L1 or L2 again before the outbox is drained into L2."""
-    import mongomock
-
-    from feedapp.cache.outbox import Outbox
-
-    outbox = Outbox(mongomock.MongoClient().db, 600)
-    a, b = make_worker(redis_server.url, "a", outbox=outbox), make_worker(redis_server.url, "b", outbox=outbox)
+def test_the_outbox_entry_stays_and_trust_stays_off_while_redis_refuses_it(redis_server, redis_client):
+    a = make_worker(redis_server.url, "a")
     try:
-        store = Store({"name": "old"})
-        read(b, store)
-        assert read(b, store) == ({"name": "old"}, "L1")  # in b's L1 and in L2
-        reconnects = b.listener.reconnects
-        real_delete = a.remote.delete
-
-        def refused(*args, **kwargs):
-            raise L2Unavailable("test: this key's master refuses the writer")
-
-        a.remote.delete = refused
-        store.value = {"name": "new"}
-        a.invalidate(keys=[KEY])
-        assert a.stats.pending()["invalidations.acknowledged"] >= 2  # both listeners, before it returned
-        assert read(b, store)[0] == {"name": "new"}  # not the old value L2 still holds
-        assert b.listener.wait_live(5) and b.listener.reconnects == reconnects + 1
-        assert redis_client.get(KEY) is None and outbox.pending() == []  # b drained it first
-        a.remote.delete = real_delete
-        assert a.listener.wait_live(5)
-        assert read(a, store)[0] == read(b, store)[0] == {"name": "new"}
-        assert b.stats.pending()["invalidations.resyncs"] == 1
-    finally:
-        a.listener.stop()
-        b.listener.stop()
-
-
-def test_the_outbox_is_not_drained_while_redis_fails_and_the_listener_stays_untrusted(redis_server):
-    import mongomock
-
-    from feedapp.cache.outbox import Outbox
-
-    outbox = Outbox(mongomock.MongoClient().db, 600)
-    outbox.add([KEY], [])
-    cache = make_worker(redis_server.url, "a", outbox=outbox)
-    try:
-        assert outbox.pending() == []  # drained once subscribed
-        outbox.add([KEY], [])
-
         def refused(*args, **kwargs):
             raise L2Unavailable("test: deletes fail")
 
-        cache.remote.delete = refused
-        with pytest.raises(L2Unavailable):
-            cache.drain_outbox()
-        assert len(outbox.pending()) == 1  # kept for the next attempt
+        a.remote.delete = refused
+        a.recovery.record(Eviction([KEY], []))
+        a.recovery.run()
+        assert not a.trust.l2() and not a.trust.l1()
+        assert len(a.recovery.pending()) == 1 and a.recovery.repo.db.cache_outbox.count_documents({}) == 1
+        del a.remote.delete  # Redis takes deletes again
+        assert eventually(lambda: a.trust.l1() and a.recovery.pending() == [])
+        assert a.recovery.repo.db.cache_outbox.count_documents({}) == 0
     finally:
-        cache.listener.stop()
+        a.stop()
 
 
 def test_stale_if_error_serves_an_expired_l1_value_only_while_the_store_fails():
@@ -401,8 +322,10 @@ def test_stale_if_error_serves_an_expired_l1_value_only_while_the_store_fails():
 
     now = [0.0]
     local = LocalCache(10, lambda key: 5, timer=lambda: now[0])
+    trust = Trust(lease=3600, stream=False)  # no listener, no Redis here: trusted for the test
+    trust.recovery_renewed(trust.check_begins())
     cache = TieredCache(keys=KEYS, stats=Stats(lambda: None, KEYS), policy=make_policy(Config()),
-                        local=local, remote=None)
+                        trust=trust, local=local, remote=None)
 
     def down():
         raise ServerSelectionTimeoutError("test: the store is down")
@@ -413,7 +336,7 @@ def test_stale_if_error_serves_an_expired_l1_value_only_while_the_store_fails():
     assert cache.get_or_load(KEY, down) == {"name": "v"}
     assert tiers.deepest() == "L1" and cache.stats.counted()["l1.stale_if_error.profile"] == 1
     assert cache.get_or_load(KEY, lambda: {"name": "w"}) == {"name": "w"}  # store back: fresh again
-    cache.invalidate(keys=[KEY])  # a write: the old value must never be offered again
+    cache.evict_local([KEY])  # a write: the old value must never be offered again
     now[0] = 20
     with pytest.raises(ServerSelectionTimeoutError):
         cache.get_or_load(KEY, down)
@@ -425,14 +348,12 @@ def test_stale_if_error_serves_an_expired_l1_value_only_while_the_store_fails():
 def clocked_pair(redis_server, redis_client):
     """Two workers whose L1 runs on a clock the test moves (60 s TTLs, 5 s refresh window)."""
     now = [1000.0]
-    workers = [make_worker(redis_server.url, name, local=LocalCache(100, lambda key: 60, timer=lambda: now[0],
-                                                                     refresh_window=5))
+    repo = shared_store()
+    workers = [make_worker(redis_server.url, name, repo=repo, l1_clock=lambda: now[0], refresh_window=5)
                for name in ("a", "b")]
     yield now, workers
     for worker in workers:
-        worker.listener.stop()
-    for worker in workers:
-        worker.listener.join(5)
+        worker.stop()
 
 
 def test_refresh_ahead_keeps_a_read_key_in_l1_past_its_ttl(clocked_pair):
@@ -492,26 +413,20 @@ def _no_l2_reads(worker):
     worker.remote.get_many = refuse
 
 
-class _Down:
-    live = False  # a listener that lost its subscription, before its clear() has run
-
-
 def test_refresh_ahead_waits_while_the_listener_is_down(clocked_pair):
     now, (a, _) = clocked_pair
     _due(now, a, Store({"name": "v1"}))
-    listener, a.listener = a.listener, _Down()
+    a.listener.stop()
+    a.listener.join(5)  # its session ended: the stream no longer vouches for L1
     _no_l2_reads(a)
-    try:
-        assert a.refresh_expiring() == 0
-    finally:
-        a.listener = listener
+    assert a.refresh_expiring() == 0
 
 
-def test_refresh_ahead_waits_for_this_workers_unapplied_invalidations(clocked_pair):
+def test_refresh_ahead_waits_while_an_invalidation_is_not_applied(clocked_pair):
     now, (a, _) = clocked_pair
     _due(now, a, Store({"name": "v1"}))
-    a._unapplied_keys.add(KEY)  # a write whose L2 delete failed and is still failing
-    a.retry_unapplied = lambda publish=True: None
+    a.remote.delete = lambda keys: (_ for _ in ()).throw(L2Unavailable("test: deletes fail"))
+    a.recovery.record(Eviction([KEYS.profile("7")], []))  # a write whose L2 delete still fails
     _no_l2_reads(a)
     assert a.refresh_expiring() == 0
 

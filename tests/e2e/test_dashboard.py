@@ -114,7 +114,7 @@ def test_dashboard_matches_the_stats_of_four_workers(tmp_path, browser):
             "tiers.l1.hits", "tiers.l1.misses", "tiers.l1.size", "tiers.l1.maxsize", "tiers.l1.fills",
             "tiers.l2.hits", "tiers.l2.misses", "tiers.l2.fills", "tiers.l2.lease_waits", "tiers.l3.reads",
             "latency_ms.p50", "latency_ms.p90", "latency_ms.p99",
-            "invalidations.published", "invalidations.received", "invalidations.ack_timeouts",
+            "invalidations.published", "invalidations.received", "invalidations.lease_waits",
             *(f"per_worker.{i}.l1_size" for i in range(4)),
         } | DRIFTING
         assert set(on_page) == expected_paths

@@ -87,11 +87,12 @@ class Simulation:
             kinds.setdefault(v.kind, []).append(v)
         lines = []
         for kind, found in kinds.items():
-            steps = {}
+            first = {}
             for v in found:
-                steps.setdefault(v.step_name, v.step)
-            lines.append(f"{len(found)} {kind} violations; first in each kind of step: {steps}")
-            lines += [str(v) for v in found[:examples]]
+                first.setdefault(v.step_name, v)
+            lines.append(f"{len(found)} {kind} violations; first in each kind of step: "
+                         f"{ {name: v.step for name, v in first.items()} }")
+            lines += [str(v) for v in list(first.values())[:examples]]
         return "\n".join(lines)
 
     def violation(self, kind, detail):

@@ -11,7 +11,6 @@ import time
 import pytest
 
 from .simulation import Simulation
-from .world import make_worker
 
 STEPS = int(os.environ.get("SIM_STEPS", "400"))
 SECONDS = float(os.environ.get("SIM_SECONDS", "120"))
@@ -19,21 +18,10 @@ SEED = int(os.environ.get("SIM_SEED", "20261201"))
 ONLY = [name for name in os.environ.get("SIM_ONLY", "").split(",") if name]  # e.g. blip,write
 
 
-@pytest.fixture
-def workers(tmp_path, redis_server, redis_client):
-    made = []
-    try:
-        for name in ("A", "B", "C"):
-            made.append(make_worker(name, tmp_path / "var", redis_server, redis_server.url))
-        yield made
-    finally:
-        for worker in made:
-            worker.close()
-
-
 @pytest.mark.slow
 def test_no_read_is_older_than_a_returned_write(workers, tmp_path):
     sim = Simulation(workers, tmp_path / "var", SEED)
     sim.setup()
     sim.run(STEPS, time.monotonic() + SECONDS, ONLY)
+    print(f"\n{sim.step_no} steps, seed {SEED}")
     assert not sim.violations, f"in {sim.step_no} steps:\n{sim.report()}"

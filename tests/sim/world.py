@@ -13,6 +13,7 @@ from bson import ObjectId
 from feedapp import create_app
 from feedapp.config import Config
 from feedapp.repository import Repository
+from feedapp.resources import Resources
 from feedapp.schemas import post_core_schema, post_representation, profile_schema
 from feedapp.store import EmbeddedDatabase
 
@@ -67,23 +68,17 @@ def make_worker(name, data_dir, redis_server, auth_url, **settings) -> Worker:
     )
     app = create_app(config)
     app.config["TESTING"] = True
+    app.extensions["feedapp"] = Resources(config, l1_clock=clock)  # L1 on the simulation's clock
     worker = Worker(name, app, proxy, StoreFaults(), clock)
     install_faults(worker)
     return worker
 
 
 def install_faults(worker: Worker):
-    """Route the worker's store calls through its faults and its L1 through its clock, then
-    build its caches and wait for its listener."""
+    """Route the worker's store calls through its faults, then build its caches and wait
+    until it trusts them."""
     res = worker.res
     res.repo.db = FaultyDatabase(res.repo.db, worker.faults)
-    local = getattr(res.cache, "local", None)
-    if local is not None and hasattr(local, "use_clock"):
-        local.use_clock(worker.clock)
-    elif local is not None:  # BASELINE SHIM
-        from cachetools import TLRUCache
-        local._timer = worker.clock
-        local._cache._TimedCache__timer._Timer__timer = worker.clock
     listener = res.listener
     if listener is not None:
         assert listener.wait_live(10), f"{worker.name}: listener did not go live"
@@ -91,12 +86,7 @@ def install_faults(worker: Worker):
 
 def settle(worker: Worker):
     """What the worker's maintenance thread does on its next tick (finish deferred work)."""
-    res = worker.res
-    if hasattr(res, "recovery"):
-        res.recovery.run()
-    else:  # BASELINE SHIM
-        res.completions.settle()
-        res.cache.drain_now()
+    worker.res.recovery.run()
 
 
 class Truth:

@@ -209,16 +209,16 @@ def test_create_post_bumps_posts_count(repo, new_user):
     assert counts(repo, author) == (0, 0, 2)
 
 
-def test_like_and_unlike_are_idempotent_and_return_the_count(repo, new_user):
+def test_like_and_unlike_are_idempotent_and_return_the_count_and_whether_it_changed(repo, new_user):
     author, a, b = new_user(), new_user(), new_user()
     post = repo.create_post(author["_id"], "x")
 
-    assert repo.like(a["_id"], post["_id"]) == 1
-    assert repo.like(a["_id"], post["_id"]) == 1
-    assert repo.like(b["_id"], post["_id"]) == 2
+    assert repo.like(a["_id"], post["_id"]) == (1, True)
+    assert repo.like(a["_id"], post["_id"]) == (1, False)
+    assert repo.like(b["_id"], post["_id"]) == (2, True)
     assert repo.has_liked(a["_id"], post["_id"]) is True
-    assert repo.unlike(a["_id"], post["_id"]) == 1
-    assert repo.unlike(a["_id"], post["_id"]) == 1
+    assert repo.unlike(a["_id"], post["_id"]) == (1, True)
+    assert repo.unlike(a["_id"], post["_id"]) == (1, False)
     assert repo.has_liked(a["_id"], post["_id"]) is False
     assert repo.get_post(post["_id"])["likes_count"] == 1
     assert repo.db.likes.count_documents({"post_id": post["_id"]}) == 1

@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from feedapp.cache.keys import Keys
 from feedapp.cache.local import MISSING, LocalCache
 from feedapp.cache.policy import make_policy
+from feedapp.cache.invalidation import Trust
 from feedapp.cache.tiered import TieredCache
 from feedapp.config import Config
 
@@ -42,7 +43,10 @@ class Store:
 
 
 def make_cache():
-    return TieredCache(keys=KEYS, stats=Counting(), policy=make_policy(Config()), local=LocalCache(100, lambda key: 60))
+    trust = Trust(lease=3600, stream=False)  # no listener here: trusted for the test's length
+    trust.recovery_renewed(trust.check_begins())
+    return TieredCache(keys=KEYS, stats=Counting(), policy=make_policy(Config()), trust=trust,
+                       local=LocalCache(100, lambda key: 60))
 
 
 def test_a_read_after_a_write_does_not_join_a_load_begun_before_it():
@@ -51,7 +55,7 @@ def test_a_read_after_a_write_does_not_join_a_load_begun_before_it():
         before = pool.submit(cache.get_or_load, KEY, store.paused_loader)
         assert store.inside.wait(5)  # a reader has read "old" and is still in flight
         store.value = "new"
-        cache.invalidate(keys=[KEY])  # the write commits and evicts; it has returned
+        cache.evict_local([KEY])  # the write commits and evicts this worker's L1; it has returned
         after = pool.submit(cache.get_or_load, KEY, store.loader)
         wait([after], timeout=2)  # a load of its own ends at once; a joined one waits for "old"
         store.release.set()

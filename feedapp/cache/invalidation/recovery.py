@@ -1,0 +1,249 @@
+"""The one place where a write's unfinished work waits and is finished: `Recovery`.
+
+A write commits its truth (a post, a follow, a like) first; what follows it may fail: the
+evictions (Redis unreachable from this worker), the counters derived from the truth and the
+explore generation (the store went away after the commit). Such work becomes a task:
+- `Eviction(keys, prefixes)`: delete in L2 and publish to every L1;
+- `Recount(what, id)`: set a user's or post's counters from their source, then evict them;
+- `Bump(name)`: move a deployment-wide counter on (the explore generation), then evict it.
+Every task can be done twice without harm. A task is kept in this worker's memory and, when
+the store takes it, in the outbox (any worker finishes it, also if this one dies). It is
+dropped only once it is finished: an eviction once it has reached L2 and every L1 (the
+publish returned), so nothing is marked done before it is applied everywhere.
+
+`run()` (the recovery thread, every quarter lease) finishes what it can and renews the
+worker's trust (trust.py) when no eviction is left anywhere: an eviction this worker could
+not deliver revokes its trust at once, and one in the outbox keeps every worker from trusting
+its caches until some worker has delivered it. When the store cannot be read, the outbox is
+taken to be as it was at the last successful read (serving from the caches while MongoDB is
+down is rule 9; a write cannot commit meanwhile).
+"""
+import logging
+import threading
+from dataclasses import dataclass, field
+
+from pymongo.errors import PyMongoError
+
+from ...redis_client import REDIS_ERRORS
+from ..breaker import describe
+from ..remote import L2Unavailable
+
+log = logging.getLogger(__name__)
+
+RECOUNT_PASSES = 5  # a recount is verified by a pass that finds nothing to change
+
+
+@dataclass
+class Eviction:
+    keys: list
+    prefixes: list = field(default_factory=list)
+    outbox_id: object = None
+    blocks_trust = True
+
+    def entry(self):
+        return {"kind": "evict", "keys": self.keys, "prefixes": self.prefixes}
+
+    def finish(self, recovery) -> bool:
+        recovery.deliver(self.keys, self.prefixes)
+        return True
+
+
+@dataclass
+class Recount:
+    what: str  # "user" | "post"
+    id: object
+    outbox_id: object = None
+    blocks_trust = False
+
+    def entry(self):
+        return {"kind": "recount", "what": self.what, "id": self.id}
+
+    def finish(self, recovery) -> bool:
+        settled, _ = recovery.recount(self.what, self.id)
+        if settled:
+            recovery.deliver([recovery.cache_key(self.what, self.id)], [])
+        return settled
+
+
+@dataclass
+class Bump:
+    name: str
+    outbox_id: object = None
+    blocks_trust = False
+
+    def entry(self):
+        return {"kind": "bump", "name": self.name}
+
+    def finish(self, recovery) -> bool:
+        recovery.repo.bump_counter(self.name)
+        recovery.deliver([recovery.keys.meta(self.name)], [])
+        return True
+
+
+def task_of(entry: dict):
+    """The task an outbox entry records (None for an entry this version does not know)."""
+    kind = entry.get("kind")
+    if kind == "evict":
+        return Eviction(list(entry.get("keys", [])), list(entry.get("prefixes", [])), entry["_id"])
+    if kind == "recount":
+        return Recount(entry["what"], entry["id"], entry["_id"])
+    if kind == "bump":
+        return Bump(entry["name"], entry["_id"])
+    return None
+
+
+class Recovery:
+    def __init__(self, repo, keys, outbox, trust, stats):
+        self.repo = repo
+        self.keys = keys
+        self._outbox = outbox
+        self._trust = trust
+        self._stats = stats
+        self.deliver = None  # set by the wiring: Writer.deliver (evict in L2 and every L1)
+        self._tasks = []  # this worker's unfinished tasks, oldest first
+        self._lock = threading.Lock()
+        self._run_lock = threading.Lock()
+        self._outbox_clear = True  # the last successful read found no eviction left
+
+    # --- recording -------------------------------------------------------------------------------
+
+    def record(self, task) -> float | None:
+        """Keep an unfinished task. An eviction revokes this worker's trust at once. Returns
+        when the outbox took it (None when the store refused it too)."""
+        if task.blocks_trust:
+            self._trust.revoke()
+        try:
+            task.outbox_id = self._outbox.add(task.entry()) if self._outbox is not None else None
+            recorded_at = self._trust.clock() if task.outbox_id is not None else None
+        except PyMongoError as err:
+            log.warning("could not record %s in the outbox (%s); this worker keeps it", task, describe(err))
+            recorded_at = None
+        with self._lock:
+            self._tasks.append(task)
+        self._stats.count(f"recovery.recorded.{task.entry()['kind']}")
+        return recorded_at
+
+    def pending(self) -> list:
+        with self._lock:
+            return list(self._tasks)
+
+    # --- finishing -------------------------------------------------------------------------------
+
+    def run(self):
+        """Finish what can be finished; renew the trust when no eviction is left anywhere."""
+        with self._run_lock:
+            check = self._trust.check_begins()
+            own_left = self._finish_own()
+            outbox_left = self._finish_outbox()
+            if outbox_left is None:  # the store cannot be read: as at its last reading
+                outbox_left = not self._outbox_clear
+            else:
+                self._outbox_clear = not outbox_left
+            if not own_left and not outbox_left:
+                self._trust.recovery_renewed(check)
+
+    def _finish_own(self) -> bool:
+        """Finish this worker's tasks, oldest first; True if an eviction is left."""
+        for task in self.pending():
+            if self._finish(task):
+                with self._lock:
+                    self._tasks.remove(task)
+                self._forget(task)
+        return any(task.blocks_trust for task in self.pending())
+
+    def _finish_outbox(self, batch: int = 100):
+        """Finish the outbox's tasks (every worker's); True if an eviction is left there, None
+        if the store cannot be read."""
+        mine = {task.outbox_id for task in self.pending()}
+        try:
+            entries = self._outbox.pending(batch) if self._outbox is not None else []
+        except PyMongoError as err:
+            log.debug("could not read the outbox: %s", describe(err))
+            return None
+        left = False
+        for entry in entries:
+            task = task_of(entry)
+            if task is None or entry["_id"] in mine:
+                continue
+            if self._finish(task):
+                self._forget(task)
+            else:
+                left = left or task.blocks_trust
+        return left or len(entries) >= batch
+
+    def _finish(self, task) -> bool:
+        try:
+            finished = task.finish(self)
+        except (PyMongoError, L2Unavailable, *REDIS_ERRORS) as err:
+            log.info("could not finish %s yet: %s", task, describe(err))
+            return False
+        if finished:
+            self._stats.count(f"recovery.finished.{task.entry()['kind']}")
+        return finished
+
+    def _forget(self, task):
+        if task.outbox_id is None or self._outbox is None:
+            return
+        try:
+            self._outbox.done([task.outbox_id])
+        except PyMongoError:
+            pass  # finished; it is finished again (harmlessly) next time
+
+    # --- counters --------------------------------------------------------------------------------
+
+    def cache_key(self, what, ident) -> str:
+        return self.keys.profile(ident) if what == "user" else self.keys.post(ident)
+
+    def recount(self, what, ident) -> tuple:
+        """Set the counters of a user or post from their source: (settled, changed).
+
+        A recount cannot be atomic with other writers' `$inc`s (no multi-document
+        transactions): it sets them only if they still hold what it read (compare-and-set),
+        and only a pass that changes nothing proves them right. A deleted post's likes go."""
+        changed = False
+        for _ in range(RECOUNT_PASSES):
+            stored, counted = self.repo.counters(what, ident)
+            if stored is None:
+                if what == "post":
+                    self.repo.delete_likes_of(ident)
+                return True, changed
+            if stored == counted:
+                return True, changed
+            self.repo.set_counters_if(what, ident, stored, counted)
+            changed = True
+        return False, changed
+
+    def verify(self, targets) -> list:
+        """Recount targets [(what, id)] now: a retried write found its truth already there,
+        so what followed it the first time may not have happened. Returns the cache keys of
+        those that changed; one that will not settle is left to `run`. Raises the store's
+        error."""
+        changed = []
+        for what, ident in targets:
+            settled, was_changed = self.recount(what, ident)
+            if was_changed:
+                changed.append(self.cache_key(what, ident))
+            if not settled:
+                self.record(Recount(what, ident))
+        return changed
+
+
+class RecoveryThread(threading.Thread):
+    """Runs `Recovery.run` every `interval` seconds; never dies."""
+
+    def __init__(self, recovery: Recovery, interval: float):
+        super().__init__(name="feedapp-recovery", daemon=True)
+        self._recovery = recovery
+        self._interval = interval
+        self._stopping = threading.Event()
+
+    def run(self):
+        while not self._stopping.is_set():
+            try:
+                self._recovery.run()
+            except Exception as err:  # noqa: BLE001 - retried next tick; never dies
+                log.warning("recovery failed: %r", err)
+            self._stopping.wait(self._interval)
+
+    def stop(self):
+        self._stopping.set()

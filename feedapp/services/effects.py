@@ -1,0 +1,71 @@
+"""What follows a write's truth: derived counters, evictions, and the write whose outcome is
+unknown.
+
+A write commits one document that is the truth (a follow, a like, a post), then updates what
+derives from it: counters in other documents, the explore generation, the caches. Once the
+truth has committed the write succeeds, whatever fails after it (API.md: a write that
+committed is never answered with a 5xx): a derived update that fails becomes a task of the
+recovery, which redoes it from the source (invalidation/recovery.py).
+
+When the truth write itself fails with a connection error, nobody knows whether it was
+applied (the reply may be what was lost). `commit` then records recounts of what it would
+have changed and evicts what it touches before the error reaches the client (503), and a
+retry that finds the truth already there (`verify`) recounts before it answers: so a retried
+follow, like or post leaves every counter equal to its source.
+"""
+from pymongo.errors import PyMongoError
+
+from ..cache.invalidation import Bump, Recount
+from ..repository import Unfinished
+
+
+class Effects:
+    def __init__(self, repo, writer, recovery):
+        self.repo = repo
+        self.writer = writer
+        self.recovery = recovery
+
+    def commit(self, write, targets, evict):
+        """Run a truth write (a repository call) and return its result. Counters it could not
+        update after its commit are recounted later; if the write itself fails with the
+        store's error it may have been applied (the reply may be what was lost), so targets
+        [(kind, id)] are recounted and `evict` evicted before the error goes on (a 503)."""
+        try:
+            return write()
+        except Unfinished as unfinished:
+            for what, ident in unfinished.recounts:
+                self._record(Recount(what, ident))
+            return unfinished.result
+        except PyMongoError:
+            for what, ident in targets:
+                self._record(Recount(what, ident))
+            self.writer.invalidate(keys=evict)
+            raise
+
+    def bump(self, name: str):
+        """Move a deployment-wide counter on (the explore generation); later if that fails."""
+        try:
+            self.repo.bump_counter(name)
+        except PyMongoError:
+            self._record(Bump(name))
+
+    def after_commit(self, update, fallback=None):
+        """Run update() after the truth committed; if it fails, the recovery task `fallback`
+        (None: nothing needs redoing, e.g. remembering an answer)."""
+        try:
+            return update()
+        except PyMongoError:
+            if fallback is not None:
+                self._record(fallback)
+            return None
+
+    def verify(self, targets, evict=()):
+        """A retried write found its truth already there: recount targets now (what followed
+        the first attempt may not have happened) and evict what changed, and `evict`."""
+        changed = self.recovery.verify(targets)
+        keys = sorted(set(changed) | set(evict))
+        if keys:
+            self.writer.invalidate(keys=keys)
+
+    def _record(self, task):
+        self.recovery.record(task)
