@@ -31,8 +31,10 @@ def free_port() -> int:
 class Gunicorn:
     """`gunicorn <args>` on a free loopback port with `env`; start() waits for every worker."""
 
-    def __init__(self, name, args, data_dir, workers=4, env=None):
+    def __init__(self, name, args, data_dir, workers=4, env=None, root=ROOT):
+        """root: the checkout to run (another one to compare two versions side by side)."""
         self.name = name
+        self.root = Path(root)
         self.args = args
         self.data_dir = Path(data_dir)
         self.workers = workers
@@ -47,7 +49,7 @@ class Gunicorn:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log = open(self.data_dir / f"gunicorn-{self.name}.log", "wb")
         command = [sys.executable, "-m", "gunicorn", *self.args]
-        self.process = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=self.log,
+        self.process = subprocess.Popen(command, cwd=self.root, env=self.env, stdout=self.log,
                                         stderr=subprocess.STDOUT, start_new_session=True)
         try:
             self._wait_for_workers(timeout)

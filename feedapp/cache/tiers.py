@@ -77,7 +77,7 @@ def build_tiers(config, *, keys, policy, stats, redis, subscriber, repo, origin:
     tiered = config.cache_mode == "tiered"
     trust = Trust(config.trust_lease, clock=clock, stream=tiered)
     recovery = Recovery(repo, keys, Outbox(repo.db, policy.longest_l2_ttl()), trust, stats)
-    recovery_thread = RecoveryThread(recovery, config.trust_lease / 4)
+    recovery_thread = RecoveryThread(recovery, trust.recovery_lease / 4)
     if config.cache_mode == "none":
         recovery.deliver = lambda keys, prefixes: None
         return Tiers(PassThroughCache(stats, keys), NoWriter(), recovery, trust, threads=[recovery_thread])

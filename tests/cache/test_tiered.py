@@ -288,7 +288,7 @@ def test_an_invalidation_redis_missed_reaches_every_worker_through_the_outbox(re
         store.value = {"name": "new"}
         started = time.monotonic()
         a.invalidate(keys=[KEY])
-        assert time.monotonic() - started >= a.trust.lease * 0.9  # it waited out one lease
+        assert time.monotonic() - started >= a.trust.recovery_lease * 0.9  # it waited out one recovery lease
         assert read(b, store)[0] == {"name": "new"}  # b no longer trusts the L1 and L2 it has
         assert eventually(lambda: repo.db.cache_outbox.count_documents({}) == 0 and b.trust.l1())
         assert redis_client.get(KEY) in (None, b'{"name":"new"}')  # delivered (and refilled since)

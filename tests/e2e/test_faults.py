@@ -92,7 +92,9 @@ def test_cache_redis_killed_mid_load(setup):
     record(tmp_path, "redis_killed", figures)
     check_common(traffic, figures)
     assert not traffic.write_errors, traffic.write_errors[:5]  # writes still succeed in the store
-    assert figures["writes_during_fault"] >= 10
+    # Each write of the outage records its evictions in the outbox and waits one recovery
+    # lease (0.5 s) for every worker to see them: a steady trickle, not a stall.
+    assert figures["writes_during_fault"] >= 5
     assert figures["latency_during_fault_ms"]["max"] < SOCKET_TIMEOUT_MS + 500  # the breaker bounds every wait
 
 

@@ -11,7 +11,7 @@ the store takes it, in the outbox (any worker finishes it, also if this one dies
 dropped only once it is finished: an eviction once it has reached L2 and every L1 (the
 publish returned), so nothing is marked done before it is applied everywhere.
 
-`run()` (the recovery thread, every quarter lease) finishes what it can and renews the
+`run()` (the recovery thread, every quarter recovery lease) finishes what it can and renews the
 worker's trust (trust.py) when no eviction is left anywhere: an eviction this worker could
 not deliver revokes its trust at once, and one in the outbox keeps every worker from trusting
 its caches until some worker has delivered it. When the store cannot be read, the outbox is

@@ -6,8 +6,9 @@
   it reads the next reply), so the worker may trust its L1 until `t + lease`.
 - The **recovery** renews it each time it has found nothing left to apply (no invalidation of
   this worker pending, nothing in the outbox): a check begun at `t` vouches for L1 and L2
-  until `t + lease`. A write that could not reach Redis records itself in the outbox and waits
-  one lease before it returns, so by then every worker has seen it or stopped trusting.
+  until `t + recovery_lease` (half the lease: checks are cheap and run every eighth lease, and
+  a write that could not reach Redis records itself in the outbox and waits one recovery
+  lease before it returns, so by then every worker has seen it or stopped trusting).
 
 L1 needs both; L2 needs the recovery only (it holds what writers delete, not what they
 publish). A writer waits for acknowledgements from every registered listener, or one lease
@@ -21,9 +22,10 @@ import time
 
 class Trust:
     def __init__(self, lease: float, clock=time.monotonic, stream: bool = True):
-        """lease: seconds one renewal vouches for; stream=False: no listener (no L1), so the
-        recovery alone decides (L2-only mode and single-process tools)."""
+        """lease: seconds one pong vouches for (one recovery check: half of it); stream=False:
+        no listener (no L1), so the recovery alone decides (L2-only mode)."""
         self.lease = lease
+        self.recovery_lease = lease / 2
         self.clock = clock
         self._needs_stream = stream
         self._stream = 0.0
@@ -59,12 +61,12 @@ class Trust:
             return self.clock(), self._revocations
 
     def recovery_renewed(self, check: tuple):
-        """The check found nothing left to apply: trust for a lease from its beginning, unless
-        trust was revoked since it began (something was recorded meanwhile)."""
+        """The check found nothing left to apply: trust for a recovery lease from its
+        beginning, unless trust was revoked since it began (something was recorded meanwhile)."""
         began, revocations = check
         with self._lock:
             if revocations == self._revocations:
-                self._recovery = max(self._recovery, began + self.lease)
+                self._recovery = max(self._recovery, began + self.recovery_lease)
                 self._publish()
 
     def revoke(self):

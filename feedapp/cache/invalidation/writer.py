@@ -4,8 +4,8 @@ In order: L2 first (delete, or insert a post entry into cached lists), then this
 (so no reader here can refill it from the old L2 value), then every other worker's L1
 (`Publisher.publish`, which returns once each has applied it or stopped trusting). The write
 side never fails a write (rule 1): what it cannot do now becomes an `Eviction` task of the
-recovery, which revokes this worker's trust, and the write then waits one trust lease after
-the outbox took the task, so that every other worker has either seen it (and stopped trusting
+recovery, which revokes this worker's trust, and the write then waits one recovery lease
+(trust.py) after the outbox took the task, so that every other worker has either seen it (and stopped trusting
 until it is delivered) or stopped trusting anyway. Returning from here therefore means: no
 worker serves what this write changed from a cache (README, "When things fail").
 """
@@ -77,7 +77,7 @@ class Writer:
 
     def _unfinished(self, keys, prefixes, evicted_in_l2=False):
         """Hand the eviction to the recovery (this worker stops trusting its caches at once),
-        evict what we can, and wait one lease after the outbox took it."""
+        evict what we can, and wait one recovery lease after the outbox took it."""
         if not evicted_in_l2:
             self._stats.count("l2.invalidation_failures")
         recorded_at = self._recovery.record(Eviction(keys, prefixes))
@@ -88,7 +88,7 @@ class Writer:
             except REDIS_ERRORS:
                 pass
         if recorded_at is not None:
-            time.sleep(max(0.0, recorded_at + self._trust.lease - self._trust.clock()))
+            time.sleep(max(0.0, recorded_at + self._trust.recovery_lease - self._trust.clock()))
 
     def _delete_in_l2(self, keys, prefixes) -> int:
         deleted = sum(self._remote.delete(keys[i:i + BATCH]) for i in range(0, len(keys), BATCH))
