@@ -6,9 +6,14 @@ import { watchRequests } from "./api.js";
 
 const KEEP = 12;
 
-function describeRequest({ method, path, status, tier, ms }) {
-  const answer = status ? String(status) : "no answer";
-  return `${method} ${path} · ${answer}${tier ? ` · ${tier}` : ""} · ${Math.round(ms)} ms`;
+// "L1 · 304 · 4 ms · GET /api/feed": what matters first (a narrow footer cuts the end), the
+// tier marked so that the style sheet can colour it.
+function showEntry(element, { method, path, status, tier, ms }) {
+  const tierMark = document.createElement("span");
+  tierMark.className = "tier";
+  tierMark.dataset.tier = tier || "";
+  tierMark.textContent = tier || "–";
+  element.replaceChildren(tierMark, ` ${status || "no answer"} · ${Math.round(ms)} ms · ${method} ${path}`);
 }
 
 /** Start showing requests in the footer, and let its button open the list. */
@@ -22,10 +27,9 @@ export function showRequests() {
     toggle.setAttribute("aria-expanded", String(!panel.hidden));
   });
   watchRequests((entry) => {
-    last.textContent = describeRequest(entry);
-    last.dataset.tier = entry.tier || "";
+    showEntry(last, entry);
     const item = document.createElement("li");
-    item.textContent = describeRequest(entry);
+    showEntry(item, entry);
     Object.assign(item.dataset, { method: entry.method, path: entry.path, status: String(entry.status),
       tier: entry.tier || "", ms: entry.ms.toFixed(1) });
     list.prepend(item);
