@@ -20,7 +20,11 @@ let session = {};
 class Likes {
   constructor(userId) {
     this.key = `feedapp.likes.${userId}`;
-    this.ids = new Set(JSON.parse(localStorage.getItem(this.key) || "[]"));
+    try {
+      this.ids = new Set(JSON.parse(localStorage.getItem(this.key)) || []);
+    } catch {
+      this.ids = new Set();  // unreadable: start again
+    }
   }
 
   has(postId) {
