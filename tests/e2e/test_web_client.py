@@ -138,8 +138,7 @@ def test_follow_from_a_profile_then_the_authors_posts_are_in_the_feed(dep, brows
     assert {a.find_element(By.CSS_SELECTOR, ".handle").text for a in browser.find_elements(By.CSS_SELECTOR, POSTS)} \
         == {f"@{author['username']}"}
 
-    browser.refresh()  # the follow state comes from the API, not from the page that clicked
-    browser.get(dep.url(f"/u/{author['username']}"))
+    browser.get(dep.url(f"/u/{author['username']}"))  # a new page: the follow state read from the API
     assert wait(browser, shown("button[data-testid=follow]")).text == "Unfollow"
 
 
