@@ -3,6 +3,8 @@
 `OPERATIONS` names, for every route and method of the app, its request body and query schemas
 and its responses; a test checks that no route of the app is missing from it.
 """
+import re
+
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from marshmallow import Schema, fields
@@ -110,7 +112,27 @@ OPERATIONS = {
     ("/readyz", "get"): ("Readiness (MongoDB and Redis)", None, None, False, {200: OBJECT, 503: OBJECT}),
     ("/metrics", "get"): ("Prometheus metrics", None, None, False, {200: TEXT}),
     ("/dashboard", "get"): ("Live cache dashboard (HTML page polling /api/cache/stats)", None, None, False, {200: HTML}),
+    ("/", "get"): ("Web client: the home feed, or the sign-in form (HTML page)", None, None, False, {200: HTML}),
+    ("/explore", "get"): ("Web client: the explore listing (HTML page)", None, None, False, {200: HTML}),
+    ("/u/<username>", "get"): ("Web client: a profile and its timeline (HTML page)", None, None, False, {200: HTML}),
+    ("/api/docs", "get"): ("This document in Swagger UI, with requests tried against this server (HTML page)",
+                           None, None, False, {200: HTML}),
 }
+
+
+# The groups of /api/docs: the first pattern that matches a rule names its group.
+TAGS = (
+    ("auth", r"^/api/auth/"),
+    ("feeds", r"/feed$"),
+    ("posts", r"^/api/posts|/posts$"),
+    ("users", r"^/api/(users|me)"),
+    ("operations", r"^/api/cache/|^/(healthz|readyz|metrics|dashboard)$"),
+    ("web client and docs", r""),
+)
+DESCRIPTION = (
+    "The HTTP API of feedapp. To try an operation that needs a token here: log in with "
+    "`POST /api/auth/login`, copy its `access_token`, press **Authorize** and paste it."
+)
 
 
 def openapi_path(rule: str) -> str:
@@ -118,7 +140,8 @@ def openapi_path(rule: str) -> str:
 
 
 def build_spec() -> dict:
-    spec = APISpec(title="feedapp", version="1.0.0", openapi_version="3.0.3", plugins=[MarshmallowPlugin()])
+    spec = APISpec(title="feedapp", version="1.0.0", openapi_version="3.0.3", plugins=[MarshmallowPlugin()],
+                   info={"description": DESCRIPTION})
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
     paths = {}
     for (rule, method), operation in OPERATIONS.items():
@@ -129,7 +152,8 @@ def build_spec() -> dict:
 
 
 def _operation(rule, summary, body, query, auth, responses) -> dict:
-    operation = {"summary": summary, "responses": {}}
+    tag = next(name for name, pattern in TAGS if re.search(pattern, rule))
+    operation = {"summary": summary, "tags": [tag], "responses": {}}
     params = [{"in": "path", "name": part[1:-1], "required": True, "schema": PATH_PARAMETERS[part[1:-1]]}
               for part in rule.split("/") if part.startswith("<")]
     if query is not None:

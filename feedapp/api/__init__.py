@@ -140,9 +140,9 @@ def reject_large_bodies():
 
 
 def register_blueprints(app):
-    from . import auth, cache, feed, ops, posts, users
+    from . import auth, cache, feed, ops, posts, users, web
 
     app.before_request(reject_large_bodies)
     app.after_request(count_cacheable)
-    for module in (auth, users, posts, feed, cache, ops):
+    for module in (auth, users, posts, feed, cache, ops, web):
         app.register_blueprint(module.bp)

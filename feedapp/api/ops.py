@@ -1,8 +1,9 @@
 """GET /healthz, /readyz and /metrics."""
-from flask import Blueprint, Response, current_app, jsonify
+from flask import Blueprint, Response, jsonify
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from . import resources
+from .web import static_page
 
 bp = Blueprint("ops", __name__)
 
@@ -25,12 +26,10 @@ def readyz():
 @bp.get("/dashboard")
 def dashboard():
     """The live cache dashboard (static HTML and script; it polls /api/cache/stats)."""
-    response = current_app.send_static_file("dashboard.html")
-    response.headers["Content-Security-Policy"] = (
-        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:"
+    return static_page(
+        "dashboard.html",
+        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:",
     )
-    response.headers["Cache-Control"] = "no-cache"
-    return response
 
 
 @bp.get("/api/openapi.json")

@@ -157,6 +157,8 @@ def test_security_headers_on_every_kind_of_response(any_env_client):
         "500": client.get("/api/test-crash"),
         "500 abort": client.get("/api/test-abort-500"),
         "dashboard": client.get("/dashboard"),
+        "web client": client.get("/u/alice"),
+        "api docs": client.get("/api/docs"),
         "metrics": client.get("/metrics"),
         "static": client.get("/static/dashboard.js"),
     }
@@ -164,7 +166,8 @@ def test_security_headers_on_every_kind_of_response(any_env_client):
         assert_security_headers(response, production, what)
     assert_error(responses["500"], 500, "internal_error")
     assert "default-src 'none'" in responses["404"].headers["Content-Security-Policy"]
-    assert "script-src 'self'" in responses["dashboard"].headers["Content-Security-Policy"]
+    for page in ("dashboard", "web client", "api docs"):
+        assert "script-src 'self'" in responses[page].headers["Content-Security-Policy"], page
 
 
 def test_api_answers_are_not_stored_by_caches(client, make_user):
