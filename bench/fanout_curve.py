@@ -1,8 +1,8 @@
 """What one post costs to write through to its author's followers' cached feeds, as the
-follower count grows 1 → 100,000 (issue 7's cost curve).
+follower count grows 1 → 100,000.
 
-The same call the app makes (`TieredCache.write_through`: Lua inserts into the cached feeds,
-500 feeds per call, then one invalidation message that a listening worker applies and
+The same call the app makes (`Writer.write_through`: Lua inserts into the cached feeds, 500
+feeds per call, then one invalidation message that another listening worker applies and
 acknowledges), against a private redis-server, every follower's feed cached (20 entries).
 Medians of a few posts per size. Above FANOUT_LIMIT (1,000 by default) the app stops pushing
 and merges the author's timeline at read time instead (services/fanout.py): this curve is why.
@@ -13,19 +13,19 @@ import statistics
 import tempfile
 import time
 
+import mongomock
 import redis
 from bson import ObjectId
 
 from feedapp.cache.keys import Keys
-from feedapp.cache.local import LocalCache
 from feedapp.cache.policy import make_policy
 from feedapp.cache.postlists import PostList, PostListCodec
-from feedapp.cache.remote import RemoteCache
-from feedapp.cache.tiered import TieredCache
+from feedapp.cache.tiers import build_tiers
 from feedapp.config import Config
 from feedapp.embedded_redis import EmbeddedRedis
-from feedapp.invalidation import Listener, Publisher
+from feedapp.repository import Repository
 from feedapp.stats import Stats
+from feedapp.store import LockedDatabase
 
 SIZES = (1, 10, 100, 1_000, 10_000, 100_000)
 ENTRIES, CAP = 20, 200
@@ -42,18 +42,25 @@ def cached_feeds(client, keys, n, start):
     return feeds
 
 
+def worker(server, keys, config, repo, name):
+    """One worker's tiers (as the app builds them), started and trusting its caches."""
+    client = redis.Redis.from_url(server.url, socket_timeout=10)
+    tiers = build_tiers(config, keys=keys, policy=make_policy(config), stats=Stats(lambda: client, keys),
+                        redis=client, subscriber=lambda: redis.Redis.from_url(server.url, socket_timeout=10),
+                        repo=repo, origin=name).start()
+    deadline = time.monotonic() + 5
+    while not tiers.trust.l1() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return client, tiers
+
+
 def main():
     keys = Keys("bench:v1")
+    config = Config(l1_maxsize=10_000, l1_refresh_window=0)
+    repo = Repository(LockedDatabase(mongomock.MongoClient(tz_aware=False)["bench"]))
     with EmbeddedRedis(tempfile.mkdtemp(prefix="feedapp-fanout-"), persist=False) as server:
-        client = redis.Redis.from_url(server.url, socket_timeout=10)
-        stats = Stats(lambda: client, keys)
-        listener = Listener(lambda: redis.Redis.from_url(server.url, socket_timeout=10), keys.channel,
-                            keys.ack_prefix, LocalCache(10_000, lambda key: 60), stats, ack_client=client)
-        listener.start()
-        assert listener.wait_live(5)
-        cache = TieredCache(keys=keys, stats=stats, policy=make_policy(Config()), local=LocalCache(10_000, lambda k: 60),
-                            remote=RemoteCache(client), publisher=Publisher(client, keys.channel, keys.ack_prefix,
-                                                                            "bench", stats, ack_timeout=5.0))
+        client, writer = worker(server, keys, config, repo, "writer")
+        _, listening = worker(server, keys, config, repo, "listener")
         clock = 2 * 10**12
         print(f"one post written through to N cached feeds ({ENTRIES} entries each), one listening worker\n")
         print("| followers | ms per post (median) | µs per follower | feeds updated |\n|---|---|---|---|")
@@ -63,13 +70,14 @@ def main():
             for _ in range(5 if n <= 10_000 else 3):
                 clock += 1
                 started = time.perf_counter()
-                updated = cache.write_through(feeds, f"{clock:015d}{ObjectId()}", CAP)
+                updated = writer.writer.write_through(feeds, f"{clock:015d}{ObjectId()}", CAP)
                 samples.append((time.perf_counter() - started) * 1000)
             ms = statistics.median(samples)
             print(f"| {n:,} | {ms:.2f} | {ms * 1000 / n:.1f} | {updated:,} |")
             for begin in range(0, n, 10_000):
                 client.delete(*feeds[begin:begin + 10_000])
-        listener.stop()
+        writer.stop(5)
+        listening.stop(5)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from feedapp.cache.keys import Keys
 from feedapp.cache.local import LocalCache
 from feedapp.cache.policy import make_policy
 from feedapp.cache.remote import RemoteCache
+from feedapp.cache.invalidation import Trust
 from feedapp.cache.tiered import PassThroughCache, TieredCache
 from feedapp.config import Config
 from feedapp.embedded_redis import EmbeddedRedis
@@ -70,10 +71,14 @@ def main():
         payload = orjson.dumps(load())
         client.set("bare", payload)
         policy = make_policy(config)
-        l1 = TieredCache(keys=keys, stats=stats, policy=policy,
+        # Trusted for the run: the check on the hit path (a clock read and a compare) is the
+        # same as a worker's whose listener and recovery keep renewing it.
+        trust = Trust(3600, stream=False)
+        trust.recovery_renewed(trust.check_begins())
+        l1 = TieredCache(keys=keys, stats=stats, policy=policy, trust=trust,
                          local=LocalCache(10_000, lambda k: 3600, refresh_window=config.l1_refresh_window),  # as shipped
                          remote=RemoteCache(client))
-        l2 = TieredCache(keys=keys, stats=stats, policy=policy, local=None, remote=RemoteCache(client))
+        l2 = TieredCache(keys=keys, stats=stats, policy=policy, trust=trust, local=None, remote=RemoteCache(client))
         l3 = PassThroughCache(stats, keys)
         l1.get_or_load(key, load)
         plain = {key: load()}

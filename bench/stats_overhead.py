@@ -35,7 +35,7 @@ def main():
         app = create_app(config.with_secret())
         res = app.extensions["feedapp"]
         user = res.repo.create_user("bench_user", "bench@example.com", "x", "Bench User")
-        res.cache.listener.wait_live(5)
+        res.listener.wait_live(5)
         client, path = app.test_client(), f"/api/users/{user['_id']}"
         client.get(path)  # L3, then L1 from here on
         counting = res.stats.count
