@@ -96,7 +96,8 @@ OPERATIONS = {
     ("/api/users/<user_id>/follow", "delete"): ("Unfollow", None, None, True, {200: OBJECT, 404: ErrorSchema}),
     ("/api/users/<user_id>/following", "get"): ("Whom a user follows", None, s.PageQuerySchema, False, {200: ProfilePageSchema}),
     ("/api/users/<user_id>/followers", "get"): ("Who follows a user", None, s.PageQuerySchema, False, {200: ProfilePageSchema}),
-    ("/api/posts", "post"): ("Post", s.PostCreateSchema, None, True, {201: PostSchema}),
+    ("/api/posts", "post"): ("Post (retry safely with an Idempotency-Key)", s.PostCreateSchema, None, True,
+                             {201: PostSchema, 422: ErrorSchema}),
     ("/api/posts", "get"): ("Explore", None, s.ExploreQuerySchema, False, {200: ExplorePageSchema}),
     ("/api/posts/<post_id>", "get"): ("A post", None, None, False, {200: PostSchema, 404: ErrorSchema}),
     ("/api/posts/<post_id>", "delete"): ("Delete a post (author or admin)", None, None, True, {204: None, 403: ErrorSchema}),
@@ -139,25 +140,38 @@ def openapi_path(rule: str) -> str:
     return rule.replace("<", "{").replace(">", "}")
 
 
+# Request headers a route reads (besides Authorization).
+HEADERS = {
+    ("/api/posts", "post"): [{
+        "in": "header", "name": "Idempotency-Key", "required": False,
+        "description": "Repeat the request with the same key and body to get its first answer again (same post, "
+                       "no second post); the same key with another body is 422 idempotency_mismatch. "
+                       "Remembered at least 24 h, per user.",
+        "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
+    }],
+}
+
+
 def build_spec() -> dict:
     spec = APISpec(title="feedapp", version="1.0.0", openapi_version="3.0.3", plugins=[MarshmallowPlugin()],
                    info={"description": DESCRIPTION})
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
     paths = {}
     for (rule, method), operation in OPERATIONS.items():
-        paths.setdefault(rule, {})[method] = _operation(rule, *operation)
+        paths.setdefault(rule, {})[method] = _operation(rule, *operation, headers=HEADERS.get((rule, method), []))
     for rule, operations in paths.items():
         spec.path(path=openapi_path(rule), operations=operations)
     return spec.to_dict()
 
 
-def _operation(rule, summary, body, query, auth, responses) -> dict:
+def _operation(rule, summary, body, query, auth, responses, headers=()) -> dict:
     tag = next(name for name, pattern in TAGS if re.search(pattern, rule))
     operation = {"summary": summary, "tags": [tag], "responses": {}}
     params = [{"in": "path", "name": part[1:-1], "required": True, "schema": PATH_PARAMETERS[part[1:-1]]}
               for part in rule.split("/") if part.startswith("<")]
     if query is not None:
         params.append({"in": "query", "schema": query})
+    params += headers
     if params:
         operation["parameters"] = params
     if body is not None:
