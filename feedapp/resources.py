@@ -148,6 +148,8 @@ class Resources:
         for name in ("redis", "auth_redis"):
             if made.get(name) is not None:
                 made[name].close()
+        if made.get("repo") is not None:
+            store.close(made["repo"].db)
 
     # --- factories ----------------------------------------------------------------------------
     def _make_repo(self):
