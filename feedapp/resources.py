@@ -113,7 +113,7 @@ class Resources:
     # --- services -----------------------------------------------------------------------------
     @property
     def profiles(self) -> ProfileService:
-        return self._get("profiles", lambda: ProfileService(self.repo, self.cache, self.keys))
+        return self._get("profiles", lambda: ProfileService(self.repo, self.cache, self.keys, self.completions))
 
     @property
     def fanout(self) -> Fanout:
@@ -148,12 +148,13 @@ class Resources:
         for name in ("redis", "auth_redis"):
             if made.get(name) is not None:
                 made[name].close()
-        if made.get("repo") is not None:
-            store.close(made["repo"].db)
+        if made.get("database") is not None:
+            store.close(made["database"])
 
     # --- factories ----------------------------------------------------------------------------
     def _make_repo(self):
-        repo = Repository(store.connect(self.config), explore_read_preference(self.config))
+        database = self._made["database"] = store.connect(self.config)  # what close() closes
+        repo = Repository(database, explore_read_preference(self.config))
         try:
             repo.ensure_indexes()
         except Exception as err:  # noqa: BLE001 - serve what we can; /readyz tells the story

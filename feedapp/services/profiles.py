@@ -1,16 +1,23 @@
 """Profiles: registration, public and private representations, updates."""
 from bson import ObjectId
+from pymongo.errors import ConnectionFailure, WriteConcernError
 
 from ..errors import conflict, not_found
 from ..repository import DuplicateError
 from ..schemas import USERNAME, private_profile_schema, profile_schema
+from .completions import Completions
+
+# The store did not confirm the write, yet may apply it: a reply lost on the network or to a
+# hung server, a write concern not met in time (the primary has it).
+UNCONFIRMED = (ConnectionFailure, WriteConcernError)
 
 
 class ProfileService:
-    def __init__(self, repo, cache, keys):
+    def __init__(self, repo, cache, keys, completions=None):
         self.repo = repo
         self.cache = cache
         self.keys = keys
+        self.completions = completions or Completions(repo, cache, keys)
 
     def register(self, username, email, password_hash, display_name) -> dict:
         """Create a user (409 when the username or email is taken); its PrivateProfile."""
@@ -53,12 +60,28 @@ class ProfileService:
 
     def update(self, user_id, changes: dict):
         """Apply profile changes; once this returns, no worker serves the old profile."""
-        doc = self.repo.update_profile(user_id, changes)
+        try:
+            doc = self.repo.update_profile(user_id, changes)
+        except UNCONFIRMED:
+            self._forget_unconfirmed(user_id)
+            raise
         if doc is None:
             raise not_found("User")
         if changes:
             self.cache.invalidate(keys=[self.keys.profile(user_id)])
         return private_profile_schema.dump(doc)
+
+    def _forget_unconfirmed(self, user_id):
+        """Evict the profile now and again once the store answers: an unconfirmed edit may land
+        after a reader refilled the caches from the old document."""
+        key = self.keys.profile(user_id)
+
+        def once_the_store_answers():
+            self.repo.ping()  # raises while it is still away: tried again on the next settle
+            self.cache.invalidate(keys=[key])
+
+        self.completions.defer(f"unconfirmed edit of {user_id}", once_the_store_answers)
+        self.cache.invalidate(keys=[key])
 
     def _load(self, user_id):
         doc = self.repo.get_user(user_id)
