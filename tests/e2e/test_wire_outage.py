@@ -97,37 +97,28 @@ def check_outage(dep, world, traffic, down, fault, back):
     assert final == f"v{traffic.writes[-1]['k']}"  # the last acknowledged write is what everyone reads
 
 
-def test_a_hung_store_answers_503_serves_warm_reads_and_recovers_after_sigcont(dep, server, world):
+# (stop it, bring it back): a hung server resumes; a crashed one restarts on the same port and
+# storage, where WiredTiger recovers what was acknowledged.
+OUTAGES = {"hung (SIGSTOP, SIGCONT)": (WireServer.pause, WireServer.resume),
+           "crashed (SIGKILL, restart)": (WireServer.kill, WireServer.start)}
+
+
+@pytest.mark.parametrize("outage", OUTAGES)
+def test_a_store_outage_answers_503_serves_warm_reads_and_recovers(dep, server, world, outage):
+    stop, bring_back = OUTAGES[outage]
     with Traffic(dep, world["watched_id"], world["headers"], world["others"]) as traffic:
         time.sleep(2)
         fault = traffic.mark()
-        server.pause()
+        stop(server)
         try:
             down = while_down(dep, world)
             time.sleep(max(0.0, OUTAGE_S - (traffic.mark() - fault)))
         finally:
             back = traffic.mark()
-            server.resume()
+            bring_back(server)
         recovered_s = wait_until_ready(dep, back)
         time.sleep(1)
-    print(f"\nSIGSTOP: write refused in {down['post_s']:.2f} s, /readyz 200 {recovered_s} s after SIGCONT")
-    check_outage(dep, world, traffic, down, fault, back)
-
-
-def test_a_crashed_store_answers_503_serves_warm_reads_and_recovers_after_a_restart(dep, server, world):
-    with Traffic(dep, world["watched_id"], world["headers"], world["others"]) as traffic:
-        time.sleep(2)
-        fault = traffic.mark()
-        server.kill()
-        try:
-            down = while_down(dep, world)
-            time.sleep(max(0.0, OUTAGE_S - (traffic.mark() - fault)))
-        finally:
-            back = traffic.mark()
-            server.start()  # the same port and storage: WiredTiger recovers what was acknowledged
-        recovered_s = wait_until_ready(dep, back)
-        time.sleep(1)
-    print(f"\nSIGKILL: write refused in {down['post_s']:.2f} s, /readyz 200 {recovered_s} s after the restart")
+    print(f"\n{outage}: write refused in {down['post_s']:.2f} s, /readyz 200 {recovered_s} s after its return")
     check_outage(dep, world, traffic, down, fault, back)
 
 
