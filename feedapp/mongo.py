@@ -106,7 +106,7 @@ def failure_message(config, err: PyMongoError) -> str:
     if isinstance(err, ConnectionFailure):
         return (f"cannot reach MongoDB at {where} within {config.mongo_timeout_ms} ms "
                 f"(MONGO_TIMEOUT_MS): {_reason(err)}")
-    return f"MongoDB at {where} refused feedapp: {_reason(err)}"
+    return f"cannot use MongoDB at {where}: {_reason(err)}"
 
 
 def redact(uri: str) -> str:

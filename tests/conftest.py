@@ -31,10 +31,8 @@ def redis_server(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def wire_server(tmp_path_factory):
-    if os.environ.get("TEST_MONGO_URI"):
-        yield ExternalServer(os.environ["TEST_MONGO_URI"])
-        return
-    with WireServer(tmp_path_factory.mktemp("wire")) as server:
+    uri = os.environ.get("TEST_MONGO_URI")
+    with ExternalServer(uri) if uri else WireServer(tmp_path_factory.mktemp("wire")) as server:
         yield server
 
 

@@ -60,6 +60,7 @@ class WireServer:
         self.process = None
         self.generation = 0
         self.log_path = self.directory / "secantus.log"
+        self._admin = None  # the tests' own client, while the server runs
 
     @property
     def storage(self) -> Path:
@@ -82,6 +83,7 @@ class WireServer:
         except BaseException:
             self.kill()
             raise
+        self._admin = self.client()
         return self
 
     def _wait_ready(self, timeout):
@@ -106,8 +108,7 @@ class WireServer:
 
     def writes(self) -> int:
         """Writes the server has counted since it started (inserts, updates, deletes)."""
-        with self.client() as client:
-            counters = client.admin.command("serverStatus")["opcounters"]
+        counters = self._admin.admin.command("serverStatus")["opcounters"]
         return counters["insert"] + counters["update"] + counters["delete"]
 
     def refresh_if_tired(self, budget: int = WRITE_BUDGET):
@@ -119,17 +120,34 @@ class WireServer:
             self.start()
 
     def drop(self, database: str):
-        with self.client() as client:
-            client.drop_database(database)
+        self._admin.drop_database(database)
 
-    def pause(self):
+    def pause(self, timeout: float = 10.0):
+        """SIGSTOP, and wait until every thread has stopped (on a loaded machine a thread may
+        still answer a request for a while after the signal was sent)."""
         os.kill(self.process.pid, signal.SIGSTOP)
+        deadline = time.monotonic() + timeout
+        while not self._stopped():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"secantusd-py (pid {self.process.pid}) did not stop within {timeout}s")
+            time.sleep(0.01)
+
+    def _stopped(self) -> bool:
+        tasks = Path(f"/proc/{self.process.pid}/task")
+        states = []
+        for task in tasks.iterdir():
+            try:
+                states.append((task / "stat").read_text().rsplit(")", 1)[1].split()[0])
+            except FileNotFoundError:  # a thread that just ended
+                continue
+        return all(state == "T" for state in states)
 
     def resume(self):
         os.kill(self.process.pid, signal.SIGCONT)
 
     def kill(self):
         """SIGKILL: the server stops at once, as in a crash (WiredTiger recovers on start)."""
+        self._close_admin()
         if self.process is not None and self.process.poll() is None:
             os.kill(self.process.pid, signal.SIGCONT)  # a stopped process would not die until resumed
             os.kill(self.process.pid, signal.SIGKILL)
@@ -137,6 +155,7 @@ class WireServer:
 
     def stop(self, timeout: float = 15.0):
         """SIGTERM, then SIGKILL if it lingers."""
+        self._close_admin()
         if self.process is None or self.process.poll() is not None:
             return
         os.kill(self.process.pid, signal.SIGCONT)
@@ -145,6 +164,11 @@ class WireServer:
             self.process.wait(timeout)
         except subprocess.TimeoutExpired:
             self.kill()
+
+    def _close_admin(self):
+        if self._admin is not None:
+            self._admin.close()
+            self._admin = None
 
     def __enter__(self):
         return self.start()
@@ -161,6 +185,7 @@ class ExternalServer:
 
     def __init__(self, uri: str):
         self._uri = uri
+        self._admin = self.client()
 
     def uri(self, database: str = "") -> str:
         return with_database(self._uri, database)
@@ -172,9 +197,15 @@ class ExternalServer:
         """A real MongoDB does not tire."""
 
     def drop(self, database: str):
-        with self.client() as client:
-            client.drop_database(database)
+        self._admin.drop_database(database)
 
     def stop(self):
-        """Not ours to stop."""
+        """Not ours to stop: only our client closes."""
+        self._admin.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
 

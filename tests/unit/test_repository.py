@@ -485,13 +485,13 @@ def test_unique_indexes_hold_for_follows_and_likes(repo, new_user):
 
 
 THREADS = 8
-CALLS = 400
+CALLS = {"memory": 400, "wire": 100}  # per thread; over the wire each is a few round trips
 
 
-def hammer(repo, users, posts, seed):
-    """CALLS random follow/unfollow/like/unlike calls among `users` on `posts`."""
+def hammer(repo, users, posts, seed, calls):
+    """`calls` random follow/unfollow/like/unlike calls among `users` on `posts`."""
     rnd = random.Random(seed)
-    for _ in range(CALLS):
+    for _ in range(calls):
         actor, other = rnd.sample(users, 2)
         post = rnd.choice(posts)
         action = rnd.randrange(4)
@@ -534,12 +534,13 @@ def assert_counters_match_documents(repo, users, posts):
         assert repo.get_post(post_id)["likes_count"] == db.likes.count_documents({"post_id": post_id})
 
 
-def test_counters_stay_exact_under_concurrent_calls(threadsafe_repo, fast_thread_switching):
+def test_counters_stay_exact_under_concurrent_calls(request, threadsafe_repo, fast_thread_switching):
     repo = threadsafe_repo
     users = [repo.create_user(f"c{i}", f"c{i}@x.org", "h", "c")["_id"] for i in range(4)]
     posts = [repo.create_post(users[0], f"p{i}")["_id"] for i in range(2)]
+    calls = CALLS[request.node.callspec.params["threadsafe_repo"]]
 
-    errors = run_threads(hammer, lambda i: (repo, users, posts, i))
+    errors = run_threads(hammer, lambda i: (repo, users, posts, i, calls))
 
     assert errors == []
     assert_counters_match_documents(repo, users, posts)
