@@ -5,11 +5,12 @@ from pathlib import Path
 
 from .config import Config
 from .embedded_redis import auth_server, cache_server
+from .mongo import reported
 from .redis_client import REDIS_ERRORS, check_url
 from .redis_client import connect as redis_connect
 from .repository import Repository
 from .seed import seed_demo_data
-from .store import connect
+from .store import close, connect
 
 
 def prepare_metrics_dir():
@@ -23,27 +24,34 @@ def prepare_metrics_dir():
 
 
 def prepare_deployment(log):
-    """Start the embedded Redis servers that are not configured, create indexes, seed an
-    empty store.
+    """Create indexes, seed an empty embedded store, start the embedded Redis servers that are
+    not configured.
 
     Returns the EmbeddedRedis servers it started. Every client it opens is closed again, so
-    nothing leaks into the forked workers.
+    nothing leaks into the forked workers. A MONGO_URI that cannot be used raises
+    MongoUnreachable (one line) before any server is started.
     """
     config = Config.from_env()  # fails here, with a clear message, on a bad setting
     for url in (config.redis_url, config.auth_redis_url):
         check_url(url)
+    prepare_store(config, log)
     embedded = start_embedded_redis(config, log)
     warn_if_auth_store_evicts(Config.from_env(), log)
-    db = connect(config)
-    try:
-        repo = Repository(db)
-        repo.ensure_indexes()
-        if config.embedded_store and config.seed_on_start and repo.is_empty():
-            summary = seed_demo_data(repo, config.seed_users, config.seed_posts, fanout_limit=config.fanout_limit)
-            log.info("seeded demo data: %s", summary)
-    finally:
-        _close(db)
     return embedded
+
+
+def prepare_store(config, log):
+    """Create the indexes; seed the embedded store when it is empty and SEED_ON_START says so."""
+    with reported(config):
+        db = connect(config)
+        try:
+            repo = Repository(db)
+            repo.ensure_indexes()
+            if config.embedded_store and config.seed_on_start and repo.is_empty():
+                summary = seed_demo_data(repo, config.seed_users, config.seed_posts, fanout_limit=config.fanout_limit)
+                log.info("seeded demo data: %s", summary)
+        finally:
+            close(db)
 
 
 def start_embedded_redis(config, log) -> list:
@@ -81,11 +89,3 @@ def warn_if_auth_store_evicts(config, log):
             "sessions and token revocations. Set AUTH_REDIS_URL to a Redis with noeviction.",
             config.auth_url, policy,
         )
-
-
-def _close(db):
-    # pymongo's Database turns unknown attributes into collections: ask the class, not the object.
-    if callable(getattr(type(db), "close", None)):
-        db.close()
-    else:
-        db.client.close()

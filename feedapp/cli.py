@@ -1,13 +1,35 @@
 """`flask --app feedapp users promote <username>` and `flask --app feedapp seed`."""
+import functools
+
 import click
 from flask import current_app
 from flask.cli import AppGroup, with_appcontext
+
+from .mongo import MongoUnreachable, check_reachable, is_mongodb_uri, reported
+
+
+def uses_store(command):
+    """A MONGO_URI that cannot be used ends the command with one line, not a traceback."""
+
+    @functools.wraps(command)
+    def run(*args, **kwargs):
+        config = current_app.extensions["feedapp"].config
+        try:
+            if is_mongodb_uri(config.mongo_uri):
+                check_reachable(config)  # before the first use logs its own warnings
+            with reported(config):
+                return command(*args, **kwargs)
+        except MongoUnreachable as err:
+            raise click.ClickException(str(err)) from None
+
+    return run
 
 users = AppGroup("users", help="Manage users.")
 
 
 @users.command("promote")
 @click.argument("username")
+@uses_store
 def promote(username):
     """Make USERNAME an admin."""
     repo = current_app.extensions["feedapp"].repo
@@ -23,6 +45,7 @@ def promote(username):
 @click.option("--posts", "n_posts", default=None, type=click.IntRange(min=0), help="How many posts.")
 @click.option("--if-empty", is_flag=True, help="Do nothing when the store already has users.")
 @click.option("--seed", "random_seed", default=1, type=int, help="Random seed (same seed, same data).")
+@uses_store
 def seed(n_users, n_posts, if_empty, random_seed):
     """Fill the store with demo users, a Zipf-like follow graph and posts."""
     from .seed import seed_demo_data
@@ -86,6 +109,7 @@ def cache_invalidate(prefixes, keys):
 
 @click.command("recount")
 @with_appcontext
+@uses_store
 def recount():
     """Recount every user's and post's counters from the source collections, and evict the
     cached profiles and posts whose counters changed (after a crash between a write and its

@@ -13,8 +13,15 @@
 feedapp's settings override the same options written in the URI. Building the client does
 not connect (pymongo connects in the background); a `mongodb+srv://` URI is resolved
 through DNS (SRV and TXT records) when the client is built.
+
+`reported(config)` turns a pymongo error into `MongoUnreachable`, whose message is one line
+for operators: the URI without its password, what failed, and the timeout waited.
 """
+import re
+from contextlib import contextmanager
+
 from pymongo import MongoClient
+from pymongo.errors import ConnectionFailure, PyMongoError
 from pymongo.read_preferences import Nearest, Primary, PrimaryPreferred, Secondary, SecondaryPreferred
 
 READ_PREFERENCES = {
@@ -65,3 +72,54 @@ def explore_read_preference(config):
     if mode == "primary" or not is_mongodb_uri(config.mongo_uri):
         return None
     return READ_PREFERENCES[mode](max_staleness=config.mongo_max_staleness_s)
+
+
+class MongoUnreachable(RuntimeError):
+    """MONGO_URI's MongoDB cannot be used; the message is one line that says why.
+
+    A RuntimeError, so gunicorn prints it as one `Error:` line and exits 1."""
+
+
+@contextmanager
+def reported(config):
+    """Raise MongoUnreachable, not a pymongo error, when MONGO_URI's MongoDB fails inside."""
+    try:
+        yield
+    except PyMongoError as err:
+        if not is_mongodb_uri(config.mongo_uri):
+            raise
+        raise MongoUnreachable(failure_message(config, err)) from None
+
+
+def check_reachable(config):
+    """Ping MONGO_URI's MongoDB on a client of its own; MongoUnreachable when it cannot."""
+    with reported(config):
+        client = MongoClient(config.mongo_uri, **client_options(config))
+        try:
+            client.admin.command("ping")
+        finally:
+            client.close()
+
+
+def failure_message(config, err: PyMongoError) -> str:
+    where = redact(config.mongo_uri)
+    if isinstance(err, ConnectionFailure):
+        return (f"cannot reach MongoDB at {where} within {config.mongo_timeout_ms} ms "
+                f"(MONGO_TIMEOUT_MS): {_reason(err)}")
+    return f"cannot use MongoDB at {where}: {_reason(err)}"
+
+
+def redact(uri: str) -> str:
+    """The URI without its password (nor a TLS key file's)."""
+    uri = re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", uri)
+    return re.sub(r"(?i)(password=)[^&]*", r"\1***", uri)
+
+
+def _reason(err: PyMongoError) -> str:
+    # What follows ", Timeout:" is pymongo's topology description, and ", full error:" the
+    # server's raw reply: useful in a debugger, noise in a start-up message.
+    text = re.split(r", Timeout: |, full error: ", str(err), maxsplit=1)[0]
+    text = re.sub(r" \(configured timeouts: [^)]*\)", "", text).strip()
+    if text.startswith("No servers found yet"):  # connected (or still trying) and heard nothing
+        return "no server answered"
+    return text.splitlines()[0][:300] if text else type(err).__name__

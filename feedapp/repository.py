@@ -24,6 +24,7 @@ from pymongo.errors import DuplicateKeyError, PyMongoError
 
 NEWEST_FIRST = [("created_at", DESCENDING), ("_id", DESCENDING)]
 POPULAR_FIRST = [("likes_count", DESCENDING)] + NEWEST_FIRST
+UPSERT_ATTEMPTS = 3  # after a lost race the document exists, so the next attempt updates it
 
 INDEXES = {
     "users": [
@@ -112,6 +113,21 @@ def _older_than(cursor: PostCursor | None) -> dict:
 
 def _page(collection, query, sort, limit):
     return list(collection.find(query).sort(sort).limit(limit))
+
+
+def _upsert(collection, query, update, attempts=UPSERT_ATTEMPTS):
+    """find_one_and_update(upsert=True): the document after the update, also when concurrent
+    upserts race to create it. MongoDB may refuse the loser with DuplicateKeyError (nothing
+    was written: try again, it now matches); SecantusDB sometimes applies an upsert yet
+    answers None (read it back: applying it again would count it twice)."""
+    for attempt in range(attempts):
+        try:
+            doc = collection.find_one_and_update(query, update, upsert=True, return_document=ReturnDocument.AFTER)
+        except DuplicateKeyError:
+            if attempt == attempts - 1:
+                raise
+            continue
+        return doc if doc is not None else collection.find_one(query)
 
 
 class Repository:
@@ -288,10 +304,8 @@ class Repository:
         return doc["value"] if doc else 0
 
     def bump_counter(self, name: str) -> int:
-        doc = self.db.meta.find_one_and_update(
-            {"_id": name}, {"$inc": {"value": 1}}, upsert=True, return_document=ReturnDocument.AFTER
-        )
-        return doc["value"]
+        """Add one to a deployment-wide counter (made by its first bump); its value afterwards."""
+        return _upsert(self.db.meta, {"_id": name}, {"$inc": {"value": 1}})["value"]
 
     def follow_page(self, user_id, direction, limit, before=None):
         """One page of a follow list, newest follow first.

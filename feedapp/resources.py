@@ -129,7 +129,8 @@ class Resources:
 
     @property
     def profiles(self) -> ProfileService:
-        return self._get("profiles", lambda: ProfileService(self.repo, self.cache, self.writer, self.keys))
+        return self._get("profiles", lambda: ProfileService(self.repo, self.cache, self.writer, self.keys,
+                                                            self.effects))
 
     @property
     def fanout(self) -> Fanout:
@@ -159,10 +160,13 @@ class Resources:
         for name in ("redis", "auth_redis"):
             if made.get(name) is not None:
                 made[name].close()
+        if made.get("database") is not None:
+            store.close(made["database"])
 
     # --- factories ----------------------------------------------------------------------------
     def _make_repo(self):
-        repo = Repository(store.connect(self.config), explore_read_preference(self.config))
+        database = self._made["database"] = store.connect(self.config)  # what close() closes
+        repo = Repository(database, explore_read_preference(self.config))
         try:
             repo.ensure_indexes()
         except Exception as err:  # noqa: BLE001 - serve what we can; /readyz tells the story

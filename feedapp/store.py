@@ -12,7 +12,7 @@ from pathlib import Path
 from .docstore import Database as EmbeddedDatabase
 from .docstore.database import OFFLINE_MARKER
 
-__all__ = ["connect", "EmbeddedDatabase", "LockedDatabase", "OFFLINE_MARKER"]
+__all__ = ["close", "connect", "EmbeddedDatabase", "LockedDatabase", "OFFLINE_MARKER"]
 
 # mongomock methods that write: run one at a time (see connect)
 WRITE_METHODS = frozenset(
@@ -39,6 +39,16 @@ def connect(config):
     from .mongo import connect_mongo
 
     return connect_mongo(config)
+
+
+def close(db):
+    """Close what `connect` opened: a MongoClient with its pool and monitor threads, or the
+    embedded store's connection of this thread."""
+    # pymongo's Database turns unknown attributes into collections: ask the class, not the object.
+    if callable(getattr(type(db), "close", None)):
+        db.close()
+    else:
+        db.client.close()
 
 
 class LockedDatabase:

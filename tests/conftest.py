@@ -4,8 +4,12 @@
 - `app` / `client`: the Flask app on an in-process mongomock store and that real Redis,
   flushed before each test.
 - `make_user`: registers and logs in a user through the API, returns a `UserHandle`.
+- `wire_server`: a MongoDB wire-protocol server for the session (TEST_MONGO_URI's MongoDB, else
+  SecantusDB started for the session; see tests/wireserver.py); `wire_uri`: a fresh database
+  on it for one test, dropped after.
 """
 import itertools
+import os
 from dataclasses import dataclass
 
 import pytest
@@ -15,12 +19,29 @@ from feedapp import create_app
 from feedapp.config import Config
 from feedapp.embedded_redis import EmbeddedRedis
 
+from .wireserver import ExternalServer, WireServer, database_name
+
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory):
     server = EmbeddedRedis(tmp_path_factory.mktemp("redis"), persist=False).start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def wire_server(tmp_path_factory):
+    uri = os.environ.get("TEST_MONGO_URI")
+    with ExternalServer(uri) if uri else WireServer(tmp_path_factory.mktemp("wire")) as server:
+        yield server
+
+
+@pytest.fixture
+def wire_uri(wire_server):
+    wire_server.refresh_if_tired()
+    name = database_name()
+    yield wire_server.uri(name)
+    wire_server.drop(name)
 
 
 @pytest.fixture

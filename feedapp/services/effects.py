@@ -13,10 +13,14 @@ have changed and evicts what it touches before the error reaches the client (503
 retry that finds the truth already there (`verify`) recounts before it answers: so a retried
 follow, like or post leaves every counter equal to its source.
 """
-from pymongo.errors import PyMongoError
+from pymongo.errors import ConnectionFailure, PyMongoError, WriteConcernError
 
-from ..cache.invalidation import Bump, Recount
+from ..cache.invalidation import Bump, Eviction, Recount
 from ..repository import Unfinished
+
+# The store did not confirm the write, yet may have applied it or may still apply it: a reply
+# lost on the network or to a hung server, a write concern not met in time (the primary has it).
+UNCONFIRMED = (ConnectionFailure, WriteConcernError)
 
 
 class Effects:
@@ -27,19 +31,21 @@ class Effects:
 
     def commit(self, write, targets, evict):
         """Run a truth write (a repository call) and return its result. Counters it could not
-        update after its commit are recounted later; if the write itself fails with the
-        store's error it may have been applied (the reply may be what was lost), so targets
-        [(kind, id)] are recounted and `evict` evicted before the error goes on (a 503)."""
+        update after its commit are recounted later. If the store does not confirm the write,
+        it may have been applied or may be applied later (a hung server that resumes): targets
+        [(kind, id)] are recounted and `evict` is evicted now and again once the store
+        answers, before the error goes on (a 503)."""
         try:
             return write()
         except Unfinished as unfinished:
             for what, ident in unfinished.recounts:
                 self._record(Recount(what, ident))
             return unfinished.result
-        except PyMongoError:
+        except UNCONFIRMED:
             for what, ident in targets:
                 self._record(Recount(what, ident))
             self.writer.invalidate(keys=evict)
+            self._record(Eviction(list(evict), after_store=True))
             raise
 
     def bump(self, name: str):

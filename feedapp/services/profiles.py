@@ -1,6 +1,5 @@
 """Profiles: registration, public and private representations, updates."""
 from bson import ObjectId
-from pymongo.errors import PyMongoError
 
 from ..errors import conflict, not_found
 from ..repository import DuplicateError
@@ -8,11 +7,12 @@ from ..schemas import USERNAME, private_profile_schema, profile_schema
 
 
 class ProfileService:
-    def __init__(self, repo, cache, writer, keys):
+    def __init__(self, repo, cache, writer, keys, effects):
         self.repo = repo
         self.cache = cache
         self.writer = writer
         self.keys = keys
+        self.effects = effects
 
     def register(self, username, email, password_hash, display_name) -> dict:
         """Create a user (409 when the username or email is taken); its PrivateProfile."""
@@ -57,12 +57,7 @@ class ProfileService:
     def update(self, user_id, changes: dict):
         """Apply profile changes; once this returns, no worker serves the old profile."""
         profile_key = [self.keys.profile(user_id)]
-        try:
-            doc = self.repo.update_profile(user_id, changes)
-        except PyMongoError:
-            if changes:  # it may have been applied: the reply is what may have been lost
-                self.writer.invalidate(keys=profile_key)
-            raise
+        doc = self.effects.commit(lambda: self.repo.update_profile(user_id, changes), [], profile_key)
         if doc is None:
             raise not_found("User")
         if changes:

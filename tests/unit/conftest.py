@@ -1,7 +1,8 @@
 """Fixtures of the unit tests: a fresh database and a Repository over it.
 
-`mongo_db` is mongomock and, a second time, the embedded store (feedapp.docstore): every
-repository test runs on both, so the embedded store answers as the reference does.
+`mongo_db` is mongomock, the embedded store (feedapp.docstore) and a MongoDB over the wire
+protocol (`wire` tests: SecantusDB or TEST_MONGO_URI, through feedapp's own client): every
+repository test runs on all three, so the embedded store answers as the references do.
 """
 import itertools
 import sys
@@ -11,15 +12,25 @@ import pytest
 
 from feedapp import store
 from feedapp.config import Config
+from feedapp.mongo import connect_mongo
 from feedapp.repository import Repository
 
 
-@pytest.fixture(params=["mongomock", "embedded"])
+@pytest.fixture(params=["mongomock", "embedded", pytest.param("wire", marks=pytest.mark.wire)])
 def mongo_db(request, tmp_path):
     if request.param == "mongomock":
         return mongomock.MongoClient()["t"]
+    if request.param == "wire":
+        return wire_database(request)
     database = store.EmbeddedDatabase(tmp_path / "store", "t")
     request.addfinalizer(database.close)
+    return database
+
+
+def wire_database(request):
+    """feedapp's Database on a fresh database of the wire server, closed after the test."""
+    database = connect_mongo(Config(mongo_uri=request.getfixturevalue("wire_uri")))
+    request.addfinalizer(database.client.close)
     return database
 
 
@@ -45,14 +56,19 @@ def new_user(repo):
     return make
 
 
-@pytest.fixture
-def threadsafe_repo():
-    """A Repository over the `memory://` store the app uses: mongomock with serialized writes.
+@pytest.fixture(params=["memory", pytest.param("wire", marks=pytest.mark.wire)])
+def threadsafe_repo(request):
+    """A Repository that threads may share: over the `memory://` store the app uses (mongomock
+    with serialized writes) and over the wire server.
 
     Bare mongomock is not thread-safe (concurrent `$inc`s get lost, two deletes of one document
     raise KeyError), so threaded tests go through the app's own wrapper.
     """
-    repository = Repository(store.connect(Config(mongo_uri="memory://", mongo_db="t")))
+    if request.param == "wire":
+        database = wire_database(request)
+    else:
+        database = store.connect(Config(mongo_uri="memory://", mongo_db="t"))
+    repository = Repository(database)
     repository.ensure_indexes()
     return repository
 

@@ -485,13 +485,13 @@ def test_unique_indexes_hold_for_follows_and_likes(repo, new_user):
 
 
 THREADS = 8
-CALLS = 400
+CALLS = {"memory": 400, "wire": 100}  # per thread; over the wire each is a few round trips
 
 
-def hammer(repo, users, posts, seed):
-    """CALLS random follow/unfollow/like/unlike calls among `users` on `posts`."""
+def hammer(repo, users, posts, seed, calls):
+    """`calls` random follow/unfollow/like/unlike calls among `users` on `posts`."""
     rnd = random.Random(seed)
-    for _ in range(CALLS):
+    for _ in range(calls):
         actor, other = rnd.sample(users, 2)
         post = rnd.choice(posts)
         action = rnd.randrange(4)
@@ -534,14 +534,57 @@ def assert_counters_match_documents(repo, users, posts):
         assert repo.get_post(post_id)["likes_count"] == db.likes.count_documents({"post_id": post_id})
 
 
-def test_counters_stay_exact_under_concurrent_calls(threadsafe_repo, fast_thread_switching):
+def test_counters_stay_exact_under_concurrent_calls(request, threadsafe_repo, fast_thread_switching):
     repo = threadsafe_repo
     users = [repo.create_user(f"c{i}", f"c{i}@x.org", "h", "c")["_id"] for i in range(4)]
     posts = [repo.create_post(users[0], f"p{i}")["_id"] for i in range(2)]
+    calls = CALLS[request.node.callspec.params["threadsafe_repo"]]
 
-    errors = run_threads(hammer, lambda i: (repo, users, posts, i))
+    errors = run_threads(hammer, lambda i: (repo, users, posts, i, calls))
 
     assert errors == []
     assert_counters_match_documents(repo, users, posts)
     # the workload did something: some follows and likes are left, and counters moved
     assert repo.db.follows.count_documents({}) + repo.db.likes.count_documents({}) > 0
+
+
+def test_concurrent_first_bumps_of_a_counter_all_count(threadsafe_repo):
+    # Every thread bumps the same new counters in the same order, so their upserts race to
+    # create each document: real MongoDB may refuse the loser with DuplicateKeyError, and
+    # SecantusDB sometimes applies an upsert yet answers None.
+    repo = threadsafe_repo
+    names = [f"generation{i}" for i in range(25)]
+    returned = [[] for _ in range(THREADS)]
+
+    errors = run_threads(lambda i: returned[i].extend(repo.bump_counter(name) for name in names), lambda i: (i,))
+
+    assert errors == []
+    assert all(1 <= value <= THREADS for values in returned for value in values)
+    assert [repo.counter(name) for name in names] == [THREADS] * len(names)
+
+
+class _RacingMeta:
+    """A meta collection whose first upsert loses a race: refused with DuplicateKeyError
+    (nothing written), or applied and answered None (as SecantusDB does)."""
+
+    def __init__(self, first):
+        self.first = first
+        self.value = 0
+        self.upserts = 0
+
+    def find_one_and_update(self, query, update, upsert, return_document):
+        self.upserts += 1
+        if self.upserts == 1 and self.first == "duplicate":
+            raise DuplicateKeyError("E11000 duplicate key error collection: t.meta index: _id_", 11000)
+        self.value += update["$inc"]["value"]
+        return None if self.upserts == 1 else {"_id": query["_id"], "value": self.value}
+
+    def find_one(self, query):
+        return {"_id": query["_id"], "value": self.value}
+
+
+@pytest.mark.parametrize("first, upserts", [("duplicate", 2), ("none", 1)])
+def test_a_counter_upsert_that_loses_a_race_is_retried_or_read_back(first, upserts):
+    meta = _RacingMeta(first)
+    assert Repository(SimpleNamespace(meta=meta)).bump_counter("generation") == 1
+    assert meta.upserts == upserts

@@ -3,7 +3,8 @@
 A write commits its truth (a post, a follow, a like) first; what follows it may fail: the
 evictions (Redis unreachable from this worker), the counters derived from the truth and the
 explore generation (the store went away after the commit). Such work becomes a task:
-- `Eviction(keys, prefixes)`: delete in L2 and publish to every L1;
+- `Eviction(keys, prefixes)`: delete in L2 and publish to every L1 (`after_store`: once the
+  store answers again, for a write it did not confirm);
 - `Recount(what, id)`: set a user's or post's counters from their source, then evict them;
 - `Bump(name)`: move a deployment-wide counter on (the explore generation), then evict it.
 Every task can be done twice without harm. A task is kept in this worker's memory and, when
@@ -38,12 +39,20 @@ class Eviction:
     keys: list
     prefixes: list = field(default_factory=list)
     outbox_id: object = None
-    blocks_trust = True
+    # after_store: evict again once the store answers (a write it did not confirm may land
+    # late, after readers refilled the caches); evicted already, so trust is not revoked.
+    after_store: bool = False
+
+    @property
+    def blocks_trust(self) -> bool:
+        return not self.after_store
 
     def entry(self):
-        return {"kind": "evict", "keys": self.keys, "prefixes": self.prefixes}
+        return {"kind": "evict", "keys": self.keys, "prefixes": self.prefixes, "after_store": self.after_store}
 
     def finish(self, recovery) -> bool:
+        if self.after_store:
+            recovery.repo.ping()  # raises while the store is still away: tried again next run
         recovery.deliver(self.keys, self.prefixes)
         return True
 
@@ -84,7 +93,8 @@ def task_of(entry: dict):
     """The task an outbox entry records (None for an entry this version does not know)."""
     kind = entry.get("kind")
     if kind == "evict":
-        return Eviction(list(entry.get("keys", [])), list(entry.get("prefixes", [])), entry["_id"])
+        return Eviction(list(entry.get("keys", [])), list(entry.get("prefixes", [])), entry["_id"],
+                        bool(entry.get("after_store")))
     if kind == "recount":
         return Recount(entry["what"], entry["id"], entry["_id"])
     if kind == "bump":

@@ -1,0 +1,3 @@
+"""tests/api/test_half_applied_writes.py, on the wire server (conftest.py points the app at it)."""
+from tests.api.conftest import *  # noqa: F401,F403 - the API tests' fixtures
+from tests.api.test_half_applied_writes import *  # noqa: F401,F403 - the same tests, over the wire
