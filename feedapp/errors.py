@@ -65,8 +65,11 @@ def validation_error(details, message="Invalid input"):
     return APIError(400, "validation_error", message, details)
 
 
+RETRY_AFTER = "1"  # seconds, on every 503: a backing service is back within a few
+
+
 def unavailable(message="A backing service is unavailable; try again shortly"):
-    return APIError(503, "service_unavailable", message, headers={"Retry-After": "1"})
+    return APIError(503, "service_unavailable", message, headers={"Retry-After": RETRY_AFTER})
 
 
 def error_response(status, code, message, details=None, headers=None):

@@ -2,6 +2,7 @@
 from flask import Blueprint, Response, jsonify
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
+from ..errors import RETRY_AFTER
 from . import resources
 from .web import static_page
 
@@ -20,7 +21,9 @@ def readyz():
     # "redis" covers both servers: the cache's and the auth one (sessions; the same by default).
     redis = "ok" if _probe(res.redis.ping) == _probe(res.auth_redis.ping) == "ok" else "down"
     body = {"status": "ok" if mongo == redis == "ok" else "degraded", "mongo": mongo, "redis": redis}
-    return jsonify(body), 200 if mongo == "ok" else 503
+    if mongo == "ok":
+        return jsonify(body), 200
+    return jsonify(body), 503, {"Retry-After": RETRY_AFTER}
 
 
 @bp.get("/dashboard")

@@ -35,6 +35,7 @@ def test_readyz_is_503_with_the_same_shape_when_mongo_is_down(client, resources,
     response = client.get("/readyz")
     assert response.status_code == 503 and response.mimetype == "application/json"
     assert response.get_json() == {"status": "degraded", "mongo": "down", "redis": "ok"}
+    assert int(response.headers["Retry-After"]) >= 1  # every 503 says when to try again
 
 
 def test_readyz_is_200_degraded_when_redis_is_down(client, resources, monkeypatch):
