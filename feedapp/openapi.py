@@ -103,7 +103,7 @@ OPERATIONS = {
     ("/api/users/<user_id>/posts", "get"): ("A user's posts", None, s.PageQuerySchema, False, {200: PostPageSchema}),
     ("/api/users/<user_id>/feed", "get"): ("A user's home feed", None, s.PageQuerySchema, False, {200: PostPageSchema}),
     ("/api/feed", "get"): ("My home feed", None, s.PageQuerySchema, True, {200: PostPageSchema}),
-    ("/api/cache/stats", "get"): ("Cache statistics of the deployment", None, None, False, {200: OBJECT}),
+    ("/api/cache/stats", "get"): ("Cache statistics of the deployment (which worker runs where: in development or for admins)", None, None, False, {200: OBJECT}),
     ("/api/cache/invalidate", "post"): ("Evict keys or prefixes (admin)", s.InvalidateSchema, None, True, {200: OBJECT, 403: ErrorSchema}),
     ("/api/openapi.json", "get"): ("This document", None, None, False, {200: OBJECT}),
     ("/healthz", "get"): ("Liveness", None, None, False, {200: OBJECT}),

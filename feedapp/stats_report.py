@@ -11,15 +11,16 @@ def summed(counters: dict, prefix: str) -> int:
     return sum(v for k, v in counters.items() if k.startswith(prefix + "."))
 
 
-def stats_report(res) -> dict:
-    """Counters of every worker of the deployment, in the shape API.md shows (and more)."""
+def stats_report(res, identities: bool = True) -> dict:
+    """Counters of every worker of the deployment, in the shape API.md shows (and more);
+    `per_worker` (host names and pids) only with identities."""
     res.cache  # noqa: B018 - make this worker's caches, so its gauges are reported
     res.stats.flush()
     totals = res.stats.totals()
     counters = totals["counters"]
     requests = {tier: summed(counters, f"requests.{tier.upper()}") for tier in TIERS}
     answered = sum(requests.values())
-    return {
+    report = {
         "hit_ratio": round((requests["l1"] + requests["l2"]) / answered, 4) if answered else 0.0,
         "requests": {"total": answered, **requests},
         "tiers": {
@@ -53,7 +54,9 @@ def stats_report(res) -> dict:
         },
         "families": families(counters),
         "workers": totals["workers"],
-        "per_worker": [
+    }
+    if identities:
+        report["per_worker"] = [
             {
                 "worker": worker,
                 "l1_size": gauges.get("l1.size", 0),
@@ -62,8 +65,8 @@ def stats_report(res) -> dict:
                 "breaker_open": bool(gauges.get("breaker.open", 0)),
             }
             for worker, gauges in totals["per_worker"].items()
-        ],
-    }
+        ]
+    return report
 
 
 def latency(counters: dict) -> dict:

@@ -1,6 +1,11 @@
 """GET /api/cache/stats and POST /api/cache/invalidate."""
+import os
+import socket
+
 import jwt
 import pytest
+
+from feedapp import create_app
 
 from .helpers import JUNK, NOT_OBJECTS, assert_error, assert_validation_error, big_body, raw_json
 
@@ -55,6 +60,51 @@ def test_stats_count_l3_reads_of_cacheable_gets(client, alice):
 
 def test_stats_need_no_token(client):
     assert client.get("/api/cache/stats").status_code == 200
+
+
+@pytest.fixture
+def production(config, redis_client):
+    app = create_app(config.with_overrides(env="production"))
+    app.config["TESTING"] = True
+    yield app.test_client()
+    app.extensions["feedapp"].close()
+
+
+def logged_in(client, username, admin=False) -> dict:
+    body = {"username": username, "email": f"{username}@example.com", "password": "password123"}
+    assert client.post("/api/auth/register", json=body).status_code == 201
+    if admin:
+        client.application.extensions["feedapp"].repo.set_role(username, "admin")
+    tokens = client.post("/api/auth/login", json={"username": username, "password": body["password"]})
+    return {"Authorization": f"Bearer {tokens.get_json()['access_token']}"}
+
+
+def worker_identity() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def test_development_stats_name_every_worker(client):
+    body = stats(client)
+    assert worker_identity() in [w["worker"] for w in body["per_worker"]]
+
+
+@pytest.mark.parametrize("who", ["anonymous", "user", "bad token"])
+def test_production_stats_tell_others_no_host_names_or_pids(production, who):
+    headers = {
+        "anonymous": {},
+        "user": logged_in(production, "someone"),
+        "bad token": {"Authorization": "Bearer not-a-token"},
+    }[who]
+    response = production.get("/api/cache/stats", headers=headers)
+    assert response.status_code == 200
+    body = response.get_json()
+    assert "per_worker" not in body and body["workers"] >= 1  # the aggregate is still there
+    assert worker_identity() not in response.get_data(as_text=True)
+
+
+def test_production_stats_name_every_worker_to_an_admin(production):
+    body = production.get("/api/cache/stats", headers=logged_in(production, "root", admin=True)).get_json()
+    assert worker_identity() in [w["worker"] for w in body["per_worker"]]
 
 
 # --- invalidate -------------------------------------------------------------------------------
