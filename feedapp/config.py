@@ -137,6 +137,9 @@ class Config:
     login_account_window: int = 15 * 60
     login_address_limit: int = 50  # failed logins per client address per window (0: no limit)
     login_address_window: int = 15 * 60
+    register_address_limit: int = 20  # registrations per client address per window (0: no limit)
+    register_address_window: int = 60 * 60
+    max_sessions_per_user: int = 20  # a login beyond it ends the user's oldest session
     trusted_proxies: int = 0  # X-Forwarded-For hops to trust (werkzeug ProxyFix); 0: none
     cors_origins: tuple = ()  # origins allowed to call the API from a browser
     cors_max_age: int = 600
@@ -195,6 +198,9 @@ class Config:
             login_account_window=_int(env, "LOGIN_ACCOUNT_WINDOW", 15 * 60, minimum=1),
             login_address_limit=_int(env, "LOGIN_ADDRESS_LIMIT", 50),
             login_address_window=_int(env, "LOGIN_ADDRESS_WINDOW", 15 * 60, minimum=1),
+            register_address_limit=_int(env, "REGISTER_ADDRESS_LIMIT", 20),
+            register_address_window=_int(env, "REGISTER_ADDRESS_WINDOW", 60 * 60, minimum=1),
+            max_sessions_per_user=_int(env, "MAX_SESSIONS_PER_USER", 20, minimum=1),
             trusted_proxies=_int(env, "TRUSTED_PROXIES", 0),
             cors_origins=_origins(env, "CORS_ORIGINS"),
             cors_max_age=_int(env, "CORS_MAX_AGE", 600),

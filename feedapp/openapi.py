@@ -81,7 +81,8 @@ NOT_FOUND = {404: "not_found (no such user or post)"}
 AUTH_ERRORS = {401: "unauthorized (missing, malformed, expired or revoked token)"}
 # (rule, method): summary, request body schema, query schema, auth, {status: response schema}
 OPERATIONS = {
-    ("/api/auth/register", "post"): ("Register", s.RegisterSchema, None, False, {201: UserEnvelopeSchema, 409: ErrorSchema}),
+    ("/api/auth/register", "post"): ("Register; rate limited per client address", s.RegisterSchema, None, False,
+                                     {201: UserEnvelopeSchema, 409: ErrorSchema, 429: ErrorSchema}),
     ("/api/auth/login", "post"): ("Log in (username or email); failures are rate limited", s.LoginSchema, None, False,
                                   {200: TokensSchema, 401: ErrorSchema, 429: ErrorSchema}),
     ("/api/auth/refresh", "post"): ("Rotate the refresh token", s.RefreshSchema, None, False, {200: TokensSchema, 401: ErrorSchema}),

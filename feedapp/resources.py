@@ -25,7 +25,7 @@ from .config import ConfigError
 from .invalidation import Listener, Publisher, worker_origin
 from .maintenance import Maintenance
 from .mongo import explore_read_preference
-from .ratelimit import Limit, LoginLimiter
+from .ratelimit import Limit, LoginLimiter, RegistrationLimiter
 from .repository import Repository
 from .services import FollowService, PostService, ProfileService
 from .services.completions import Completions
@@ -89,7 +89,7 @@ class Resources:
     def tokens(self) -> TokenService:
         return self._get("tokens", lambda: TokenService(
             self.config.jwt_secret, self.auth_redis, self.keys,
-            self.config.access_token_ttl, self.config.refresh_token_ttl,
+            self.config.access_token_ttl, self.config.refresh_token_ttl, self.config.max_sessions_per_user,
         ))
 
     @property
@@ -99,6 +99,13 @@ class Resources:
             self.auth_redis, self.keys,
             per_account=Limit(config.login_account_limit, config.login_account_window),
             per_address=Limit(config.login_address_limit, config.login_address_window),
+        ))
+
+    @property
+    def registration_limiter(self) -> RegistrationLimiter:
+        return self._get("registration_limiter", lambda: RegistrationLimiter(
+            self.auth_redis, self.keys,
+            Limit(self.config.register_address_limit, self.config.register_address_window),
         ))
 
     # --- caches -------------------------------------------------------------------------------

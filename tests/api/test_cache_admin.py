@@ -222,14 +222,15 @@ def test_invalidate_rejects_bodies_over_64_kib(client, admin):
 @pytest.mark.parametrize(
     "target",
     [
-        lambda keys, sid: {"keys": [f"auth:session:{sid}"]},
-        lambda keys, sid: {"keys": [keys.session(sid)]},
-        lambda keys, sid: {"prefix": "auth:session:"},
-        lambda keys, sid: {"prefix": keys.auth_root},
+        lambda keys, token: {"keys": [f"auth:session:{token['sid']}"]},
+        lambda keys, token: {"keys": [keys.session(token["sub"], token["sid"])]},
+        lambda keys, token: {"keys": [keys.sessions(token["sub"])]},
+        lambda keys, token: {"prefix": "auth:session:"},
+        lambda keys, token: {"prefix": keys.auth_root},
     ],
 )
 def test_rejected_invalidation_of_auth_state_changes_nothing(client, admin, alice, resources, target):
-    sid = jwt.decode(alice.access_token, options={"verify_signature": False})["sid"]
-    assert_error(invalidate(client, admin, target(resources.keys, sid)), 400, "validation_error")
+    token = jwt.decode(alice.access_token, options={"verify_signature": False})
+    assert_error(invalidate(client, admin, target(resources.keys, token)), 400, "validation_error")
     assert client.get("/api/me", headers=alice.headers).status_code == 200
     assert client.post("/api/auth/refresh", json={"refresh_token": alice.refresh_token}).status_code == 200

@@ -17,11 +17,11 @@ def register_and_login(dep, username):
     return created.json()["user"]["id"], {"Authorization": f"Bearer {tokens.json()['access_token']}"}
 
 
-def workers_answering(dep, method, path, expected_status, headers=None, attempts=80):
+def workers_answering(dep, method, path, expected_status, headers=None, attempts=80, json=None):
     """Send `attempts` fresh requests; return the set of workers, asserting every status."""
     workers = set()
     for _ in range(attempts):
-        response = fresh(method, dep.url(path), headers=headers or {})
+        response = fresh(method, dep.url(path), headers=headers or {}, json=json)
         assert response.status_code == expected_status, (response.status_code, response.text)
         workers.add(response.headers["X-Worker"])
     return workers
@@ -50,6 +50,23 @@ def test_logout_revokes_on_every_worker(deployment):
     assert fresh("POST", deployment.url("/api/auth/logout"), headers=carol).status_code == 200
     after = workers_answering(deployment, "GET", "/api/me", 401, carol)
     assert len(before | after) == deployment.workers, "every worker must have answered"
+
+
+def test_the_21st_login_ends_the_oldest_sessions_tokens_on_every_worker(deployment):
+    body = {"username": "erin_e2e", "email": "erin_e2e@example.com", "password": "password123"}
+    assert fresh("POST", deployment.url("/api/auth/register"), json=body).status_code == 201
+    login = {"username": body["username"], "password": body["password"]}
+    logins = [fresh("POST", deployment.url("/api/auth/login"), json=login) for _ in range(21)]
+    assert {r.status_code for r in logins} == {200}, [r.text for r in logins]
+    tokens = [r.json() for r in logins]
+    bearer = [{"Authorization": f"Bearer {t['access_token']}"} for t in tokens]
+    answered = [workers_answering(deployment, "GET", "/api/me", status, bearer[i])
+                for i, status in ((0, 401), (1, 200), (20, 200))]
+    answered.append(workers_answering(deployment, "POST", "/api/auth/refresh", 401, attempts=40,
+                                      json={"refresh_token": tokens[0]["refresh_token"]}))
+    assert all(len(workers) == deployment.workers for workers in answered), "every worker must answer"
+    assert fresh("POST", deployment.url("/api/auth/refresh"),
+                 json={"refresh_token": tokens[1]["refresh_token"]}).status_code == 200
 
 
 def test_tokens_work_on_every_worker(deployment):

@@ -117,6 +117,7 @@ def test_concurrent_processes_agree_on_one_dev_secret(tmp_path):
         ("L1_REFRESH_WINDOW", "3",
          "L1_REFRESH_WINDOW must be 0 (off) or at least 4 seconds (two 2 s maintenance ticks), got 3"),
         ("L1_REFRESH_WINDOW", "-1", "L1_REFRESH_WINDOW must be at least 0, got -1"),
+        ("MAX_SESSIONS_PER_USER", "0", "MAX_SESSIONS_PER_USER must be at least 1, got 0"),
     ],
 )
 def test_bad_integers_fail_clearly(tmp_path, name, value, message):
@@ -136,6 +137,8 @@ def test_settings_are_read_from_the_environment(tmp_path):
     assert config.log_level == "DEBUG"
     assert config.data_dir == (tmp_path / "var").absolute()
     assert Config.from_env(env(tmp_path, JWT_SECRET=GOOD_SECRET, L1_REFRESH_WINDOW="0")).l1_refresh_window == 0
+    assert Config.from_env(env(tmp_path, JWT_SECRET=GOOD_SECRET)).max_sessions_per_user == 20
+    assert Config.from_env(env(tmp_path, JWT_SECRET=GOOD_SECRET, MAX_SESSIONS_PER_USER="3")).max_sessions_per_user == 3
 
 
 def test_with_overrides_rejects_unknown_settings():
