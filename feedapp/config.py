@@ -61,6 +61,23 @@ def _memory(env, name, default):
     return value
 
 
+_UNITS = {"": 1, "b": 1, "kb": 1024, "mb": 1024 ** 2, "gb": 1024 ** 3}
+
+
+def _bytes(env, name, default: int, minimum: int) -> int:
+    """A size in bytes, written as a number of bytes or with a unit (kb, mb, gb: powers of 1024)."""
+    raw = (env.get(name) or "").strip().lower()
+    if not raw:
+        return default
+    match = re.fullmatch(r"(\d+)\s*(b|kb|mb|gb)?", raw)
+    if match is None:
+        raise ConfigError(f"{name} must be a size like 67108864 or 64mb, got {raw!r}")
+    value = int(match[1]) * _UNITS[match[2] or ""]
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum} bytes ({minimum // 1024 ** 2}mb), got {raw!r}")
+    return value
+
+
 def _write_concern(env, name, default):
     value = (env.get(name) or default).strip()
     if value != "majority" and not (value.isdigit() and int(value) >= 1):
@@ -117,6 +134,7 @@ class Config:
     refresh_token_ttl: int = 7 * 24 * 3600
     explore_ttl: int = 120
     l1_maxsize: int = 10_000
+    l1_max_bytes: int = 32 * 1024 ** 2  # encoded bytes each worker's L1 may hold (see cache/local.py)
     l1_refresh_window: int = 5  # seconds; 0: no refresh-ahead (see cache/local.py)
     max_body_bytes: int = 64 * 1024
     seed_on_start: bool = True
@@ -182,6 +200,7 @@ class Config:
             refresh_token_ttl=_int(env, "REFRESH_TOKEN_TTL", 7 * 24 * 3600, minimum=1),
             explore_ttl=_int(env, "EXPLORE_TTL", 120, minimum=1),
             l1_maxsize=_int(env, "L1_MAXSIZE", 10_000, minimum=1),
+            l1_max_bytes=_bytes(env, "L1_MAX_BYTES", 32 * 1024 ** 2, minimum=1024 ** 2),
             l1_refresh_window=_refresh_window(env, "L1_REFRESH_WINDOW", 5),
             seed_on_start=_bool(env, "SEED_ON_START", True),
             seed_users=_int(env, "SEED_USERS", 200),

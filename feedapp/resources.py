@@ -190,7 +190,8 @@ class Resources:
         local = listener = None
         if mode == "tiered":
             local = LocalCache(self.config.l1_maxsize, lambda key: self.policy.l1_ttl(self.keys.family(key)),
-                               refresh_window=self.config.l1_refresh_window)
+                               refresh_window=self.config.l1_refresh_window,
+                               max_bytes=self.config.l1_max_bytes, sizeof=self._encoded_size)
             cluster = self.redis if redis_clients.is_cluster(self.redis) else None
             listener = Listener(
                 lambda: redis_clients.subscriber(self._redis_url(), self.config.redis_timeout, self.keys.channel, cluster),
@@ -209,6 +210,10 @@ class Resources:
         self._made["maintenance"] = Maintenance(tasks).start_once()
         return cache
 
+    def _encoded_size(self, key, value) -> int:
+        """What value takes encoded by its family's codec (L1's measure of an entry)."""
+        return len(self.policy(self.keys.family(key))[0].encode(value))
+
     def _make_outbox(self):
         outbox = Outbox(self.repo.db, self.policy.longest_l2_ttl())
         try:
@@ -222,5 +227,6 @@ def worker_gauges(local, remote, listener) -> dict:
     """This worker's current levels, sent with its heartbeat (see stats.py)."""
     gauges = {"breaker.open": int(remote.breaker.state != "closed")}
     if local is not None:
-        gauges.update({"l1.size": len(local), "l1.maxsize": local.maxsize, "listener.live": int(listener.live)})
+        gauges.update({"l1.size": len(local), "l1.maxsize": local.maxsize, "l1.bytes": local.bytes,
+                       "l1.max_bytes": local.max_bytes, "listener.live": int(listener.live)})
     return gauges

@@ -29,6 +29,8 @@ def stats_report(res, identities: bool = True) -> dict:
                 "misses": summed(counters, "l1.misses"),
                 "size": totals["gauges"].get("l1.size", 0),
                 "maxsize": totals["gauges"].get("l1.maxsize", 0),
+                "bytes": totals["gauges"].get("l1.bytes", 0),
+                "max_bytes": totals["gauges"].get("l1.max_bytes", 0),
                 "fills": counters.get("l1.fills", 0),
                 "fills_refused": counters.get("l1.fills_refused", 0),
                 "refreshes": counters.get("l1.refreshes", 0),
@@ -61,6 +63,8 @@ def stats_report(res, identities: bool = True) -> dict:
                 "worker": worker,
                 "l1_size": gauges.get("l1.size", 0),
                 "l1_maxsize": gauges.get("l1.maxsize", 0),
+                "l1_bytes": gauges.get("l1.bytes", 0),
+                "l1_max_bytes": gauges.get("l1.max_bytes", 0),
                 "listener_live": bool(gauges.get("listener.live", 0)),
                 "breaker_open": bool(gauges.get("breaker.open", 0)),
             }

@@ -49,7 +49,14 @@ def test_stats_counts_this_worker(client):
 
 
 def test_stats_maxsize_is_the_configured_l1_size(client, resources):
-    assert stats(client)["tiers"]["l1"]["maxsize"] == resources.config.l1_maxsize
+    l1 = stats(client)["tiers"]["l1"]
+    assert (l1["maxsize"], l1["max_bytes"]) == (resources.config.l1_maxsize, resources.config.l1_max_bytes)
+
+
+def test_stats_count_the_encoded_bytes_in_l1(client, alice):
+    before = stats(client)["tiers"]["l1"]["bytes"]
+    body = client.get(f"/api/users/{alice.id}").get_data()  # a profile enters L1
+    assert stats(client)["tiers"]["l1"]["bytes"] - before >= len(body) // 2
 
 
 def test_stats_count_l3_reads_of_cacheable_gets(client, alice):
