@@ -1,4 +1,9 @@
 """End to end: gunicorn with 3 workers on the embedded defaults (litemongo + redis-server)."""
+import gzip
+import http.client
+import json
+
+import brotli
 import requests
 
 
@@ -73,3 +78,38 @@ def test_tokens_work_on_every_worker(deployment):
     """One shared signing secret: a token from one worker is valid on all."""
     _, dave = register_and_login(deployment, "dave_e2e")
     assert len(workers_answering(deployment, "GET", "/api/me", 200, dave)) == deployment.workers
+
+
+def raw_get(dep, path, headers) -> tuple:
+    """(status, headers, body bytes as sent: nothing decoded) of one GET on a new connection."""
+    conn = http.client.HTTPConnection("127.0.0.1", dep.port, timeout=10)
+    try:
+        conn.request("GET", path, headers={"Connection": "close", **headers})
+        response = conn.getresponse()
+        return response.status, dict(response.getheaders()), response.read()
+    finally:
+        conn.close()
+
+
+def test_a_compressed_100_post_feed_page_decodes_to_the_same_json_and_its_etag_earns_304(deployment):
+    author_id, author = register_and_login(deployment, "frank_e2e")
+    reader_id, reader = register_and_login(deployment, "grace_e2e")
+    assert fresh("POST", deployment.url(f"/api/users/{author_id}/follow"), headers=reader).status_code == 200
+    for n in range(100):
+        body = {"content": f"post {n}: a morning of caches, feeds and latency"}
+        assert fresh("POST", deployment.url("/api/posts"), json=body, headers=author).status_code == 201
+    path = f"/api/users/{reader_id}/feed?limit=100"
+    status, headers, plain = raw_get(deployment, path, {"Accept-Encoding": "identity"})
+    assert status == 200 and "Content-Encoding" not in headers and len(json.loads(plain)["items"]) == 100
+    tags = {headers["ETag"]}
+    for coding, decode in (("br", brotli.decompress), ("gzip", gzip.decompress)):
+        status, headers, body = raw_get(deployment, path, {"Accept-Encoding": coding})
+        assert (status, headers["Content-Encoding"]) == (200, coding)
+        assert "Accept-Encoding" in headers["Vary"] and len(body) < len(plain) / 3
+        assert json.loads(decode(body)) == json.loads(plain)
+        tags.add(headers["ETag"])
+    assert len(tags) == 2  # the plain tag, and the same tag weak for both compressed answers
+    for tag in tags:
+        for coding in ("br", "gzip", "identity"):
+            asked = {"If-None-Match": tag, "Accept-Encoding": coding}
+            assert len(workers_answering(deployment, "GET", path, 304, asked)) == deployment.workers
