@@ -228,5 +228,6 @@ def worker_gauges(local, remote, listener) -> dict:
     gauges = {"breaker.open": int(remote.breaker.state != "closed")}
     if local is not None:
         gauges.update({"l1.size": len(local), "l1.maxsize": local.maxsize, "l1.bytes": local.bytes,
-                       "l1.max_bytes": local.max_bytes, "listener.live": int(listener.live)})
+                       "l1.max_bytes": local.max_bytes, "l1.too_large": local.too_large,
+                       "listener.live": int(listener.live)})
     return gauges

@@ -31,6 +31,7 @@ def stats_report(res, identities: bool = True) -> dict:
                 "maxsize": totals["gauges"].get("l1.maxsize", 0),
                 "bytes": totals["gauges"].get("l1.bytes", 0),
                 "max_bytes": totals["gauges"].get("l1.max_bytes", 0),
+                "too_large": totals["gauges"].get("l1.too_large", 0),  # values not kept, since each worker started
                 "fills": counters.get("l1.fills", 0),
                 "fills_refused": counters.get("l1.fills_refused", 0),
                 "refreshes": counters.get("l1.refreshes", 0),

@@ -287,6 +287,8 @@ class LocalCache:
         """Store a value derived from the keys `parts` unless anything was evicted since
         `epoch` (or it is too large to keep; size as in `fill`); evicting any part later
         evicts it. True if stored."""
+        if self._evictions != epoch:  # refused anyway (checked again under the lock)
+            return False
         if size is None:
             size = self._sizeof(key, value)  # outside the lock: a page takes tens of µs
         with self._lock:
