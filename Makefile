@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.postlist_choice
 	$(BIN)/python -m bench.stats_overhead
 	$(BIN)/python -m bench.fanout_curve
+	$(BIN)/python -m bench.compression | tee bench/results/compression.md
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 clean:

@@ -2,7 +2,7 @@
 
 The master (before it forks any worker) starts the embedded redis-servers when REDIS_URL is
 unset (one for the cache, one that never evicts for auth state: feedapp/embedded_redis.py),
-creates the indexes, and seeds demo data into an empty embedded store; workers inherit
+creates the indexes, and seeds demo data into an empty embedded store (never in production); workers inherit
 REDIS_URL and AUTH_REDIS_URL through the environment and build their own clients after fork.
 """
 import os

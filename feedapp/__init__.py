@@ -21,7 +21,7 @@ HSTS = "max-age=31536000; includeSubDomains"
 
 def create_app(config: Config | None = None) -> Flask:
     """Build the WSGI app. Creates no client: each process makes its own on first use."""
-    from . import cli, cors, errors, requestlog
+    from . import cli, compression, cors, errors, requestlog
     from .api import register_blueprints
     from .cache.tiered import tiers
     from .resources import Resources
@@ -32,6 +32,7 @@ def create_app(config: Config | None = None) -> Flask:
     app.json = ORJSONProvider(app)
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
     app.extensions["feedapp"] = Resources(config)
+    compression.init_app(app)  # the first after-request hook registered runs last
     errors.init_app(app)
     register_blueprints(app)
     cli.init_app(app)

@@ -1,13 +1,19 @@
 """Passwords, tokens, sessions and revocation.
 
 Tokens are HS256 JWTs (PyJWT) signed with JWT_SECRET. Each login opens a session in Redis
-(`auth:session:<sid>`, a hash with the user id and the id of the one refresh token that may
-still be used) that lives as long as a refresh token. An access token is accepted only while
-its session exists and its own id is not in `auth:revoked:<jti>`; both checks are one
+(`auth:session:{<user>}:<sid>`, a hash with the user id and the id of the one refresh token
+that may still be used) that lives as long as a refresh token. An access token is accepted only
+while its session exists and its own id is not in `auth:revoked:<jti>`; both checks are one
 pipelined round trip. Refresh rotates the refresh token atomically (a Lua script); presenting
 an already rotated refresh token is treated as theft and ends the session. Logout deletes the
 session and revokes the access token for the rest of its life, so every worker of every app
 server rejects both tokens as soon as logout returns.
+
+A user has at most `max_sessions` sessions: each login adds its session to the user's index
+(`auth:sessions:{<user>}`, a sorted set in login order, in the same slot as the user's
+sessions) and ends the oldest beyond the limit, in one Lua script, so concurrent logins can
+never leave more, and an ended session's access and refresh tokens stop working everywhere at
+once. The index forgets sessions that ended otherwise (logout, expiry) at the next login.
 """
 import secrets
 import time
@@ -23,8 +29,9 @@ ALGORITHM = "HS256"
 # username costs as much time as a wrong password.
 _DUMMY_HASH = generate_password_hash(secrets.token_urlsafe(16))
 
-# KEYS[1] = session; ARGV = presented refresh jti, new refresh jti, session ttl (s).
-# Returns 1 when rotated, 0 when the session is gone, -1 on reuse (session ended).
+# KEYS[1] = session, KEYS[2] = the user's session index; ARGV = presented refresh jti, new
+# refresh jti, session ttl (s). Returns 1 when rotated, 0 when the session is gone, -1 on
+# reuse (session ended). The index lives as long as the longest-lived session.
 ROTATE_REFRESH = """
 local current = redis.call('HGET', KEYS[1], 'refresh_jti')
 if not current then return 0 end
@@ -34,7 +41,31 @@ if current ~= ARGV[1] then
 end
 redis.call('HSET', KEYS[1], 'refresh_jti', ARGV[2])
 redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
+redis.call('EXPIRE', KEYS[2], tonumber(ARGV[3]))
 return 1
+"""
+
+# KEYS[1] = the user's session index, KEYS[2] = the new session; ARGV = session id, refresh
+# jti, user id, ttl (s), most sessions kept, now (ms), the prefix of the user's session keys
+# (same slot). Opens the session, ends the oldest beyond the limit, returns their ids.
+OPEN_SESSION = """
+local index, prefix = KEYS[1], ARGV[7]
+for _, sid in ipairs(redis.call('ZRANGE', index, 0, -1)) do
+  if redis.call('EXISTS', prefix .. sid) == 0 then redis.call('ZREM', index, sid) end
+end
+local order = tonumber(ARGV[6])
+local newest = redis.call('ZREVRANGE', index, 0, 0, 'WITHSCORES')
+if newest[2] and tonumber(newest[2]) >= order then order = tonumber(newest[2]) + 1 end
+redis.call('HSET', KEYS[2], 'user_id', ARGV[3], 'refresh_jti', ARGV[2])
+redis.call('EXPIRE', KEYS[2], tonumber(ARGV[4]))
+redis.call('ZADD', index, order, ARGV[1])
+redis.call('EXPIRE', index, tonumber(ARGV[4]))
+local excess = redis.call('ZCARD', index) - tonumber(ARGV[5])
+if excess <= 0 then return {} end
+local ended = redis.call('ZRANGE', index, 0, excess - 1)
+for _, sid in ipairs(ended) do redis.call('DEL', prefix .. sid) end
+redis.call('ZREMRANGEBYRANK', index, 0, excess - 1)
+return ended
 """
 
 
@@ -62,30 +93,33 @@ class Claims:
 class TokenService:
     """Issues, checks, rotates and revokes tokens; sessions live in Redis."""
 
-    def __init__(self, secret, redis_client, keys, access_ttl, refresh_ttl):
+    def __init__(self, secret, redis_client, keys, access_ttl, refresh_ttl, max_sessions: int = 20):
         self._secret = secret
         self._redis = redis_client
         self._keys = keys
         self.access_ttl = access_ttl
         self.refresh_ttl = refresh_ttl
+        self.max_sessions = max_sessions
         self._rotate = redis_client.register_script(ROTATE_REFRESH)
+        self._open = redis_client.register_script(OPEN_SESSION)
 
     def login(self, user_id: str) -> dict:
-        """Open a session for user_id and return the token response of API.md."""
+        """Open a session for user_id (ending its oldest beyond max_sessions) and return the
+        token response of API.md."""
         session_id = secrets.token_urlsafe(16)
         refresh_jti = secrets.token_urlsafe(16)
-        key = self._keys.session(session_id)
-        with self._redis.pipeline() as pipe:
-            pipe.hset(key, mapping={"user_id": user_id, "refresh_jti": refresh_jti})
-            pipe.expire(key, self.refresh_ttl)
-            pipe.execute()
+        self._open(
+            keys=[self._keys.sessions(user_id), self._keys.session(user_id, session_id)],
+            args=[session_id, refresh_jti, user_id, self.refresh_ttl, self.max_sessions,
+                  int(time.time() * 1000), self._keys.session_prefix(user_id)],
+        )
         return self._token_pair(user_id, session_id, refresh_jti)
 
     def authenticate(self, token: str) -> Claims:
         """Claims of a live access token; raise a 401 APIError otherwise."""
         claims = self._decode(token, "access")
         with self._redis.pipeline(transaction=False) as pipe:
-            pipe.exists(self._keys.session(claims.session_id))
+            pipe.exists(self._keys.session(claims.user_id, claims.session_id))
             pipe.exists(self._keys.revoked(claims.token_id))
             session_alive, revoked = pipe.execute()
         if not session_alive or revoked:
@@ -97,7 +131,7 @@ class TokenService:
         claims = self._decode(token, "refresh")
         new_jti = secrets.token_urlsafe(16)
         outcome = self._rotate(
-            keys=[self._keys.session(claims.session_id)],
+            keys=[self._keys.session(claims.user_id, claims.session_id), self._keys.sessions(claims.user_id)],
             args=[claims.token_id, new_jti, self.refresh_ttl],
         )
         if outcome != 1:
@@ -107,11 +141,12 @@ class TokenService:
     def logout(self, claims: Claims):
         """End the session and revoke the access token for the rest of its life."""
         remaining = max(1, claims.expires_at - int(time.time()) + 1)
-        # Not a transaction: the two keys lie in different cluster slots, and neither order
-        # nor atomicity matters (either key alone rejects the access token; logout answers
-        # 200 only once both are written).
+        # Not a transaction: the keys lie in different cluster slots, and neither order nor
+        # atomicity matters (either the session's or the revocation's key alone rejects the
+        # access token; logout answers 200 only once all are written).
         with self._redis.pipeline(transaction=False) as pipe:
-            pipe.delete(self._keys.session(claims.session_id))
+            pipe.delete(self._keys.session(claims.user_id, claims.session_id))
+            pipe.zrem(self._keys.sessions(claims.user_id), claims.session_id)
             pipe.set(self._keys.revoked(claims.token_id), 1, ex=remaining)
             pipe.execute()
 

@@ -47,11 +47,22 @@ def prepare_store(config, log):
         try:
             repo = Repository(db)
             repo.ensure_indexes()
-            if config.embedded_store and config.seed_on_start and repo.is_empty():
-                summary = seed_demo_data(repo, config.seed_users, config.seed_posts, fanout_limit=config.fanout_limit)
-                log.info("seeded demo data: %s", summary)
+            seed_if_wanted(config, repo, log)
         finally:
             close(db)
+
+
+def seed_if_wanted(config, repo, log):
+    """Seed demo data into an empty embedded store when SEED_ON_START asks for it, never in
+    production: every demo account's password is public."""
+    if not (config.embedded_store and config.seed_on_start):
+        return
+    if config.production:
+        log.info("FEEDAPP_ENV=production: no demo accounts are seeded (SEED_ON_START is ignored)")
+        return
+    if repo.is_empty():
+        summary = seed_demo_data(repo, config.seed_users, config.seed_posts, fanout_limit=config.fanout_limit)
+        log.info("seeded demo data: %s", summary)
 
 
 def start_embedded_redis(config, log) -> list:

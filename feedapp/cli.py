@@ -78,6 +78,7 @@ def cache_stats():
         ("requests (L1 / L2 / L3)", "{l1} / {l2} / {l3}".format(**report["requests"])),
         ("L1 hits / misses", f"{tiers['l1']['hits']} / {tiers['l1']['misses']}"),
         ("L1 size / maxsize", f"{tiers['l1']['size']} / {tiers['l1']['maxsize']}"),
+        ("L1 bytes / max bytes", f"{tiers['l1']['bytes']} / {tiers['l1']['max_bytes']}"),
         ("L2 hits / misses", f"{tiers['l2']['hits']} / {tiers['l2']['misses']}"),
         ("L2 keys, memory", f"{tiers['l2']['keys']}, {tiers['l2']['used_memory']}"),
         ("L3 reads", str(tiers["l3"]["reads"])),

@@ -61,6 +61,23 @@ def _memory(env, name, default):
     return value
 
 
+_UNITS = {"": 1, "b": 1, "kb": 1024, "mb": 1024 ** 2, "gb": 1024 ** 3}
+
+
+def _bytes(env, name, default: int, minimum: int) -> int:
+    """A size in bytes, written as a number of bytes or with a unit (kb, mb, gb: powers of 1024)."""
+    raw = (env.get(name) or "").strip().lower()
+    if not raw:
+        return default
+    match = re.fullmatch(r"(\d+)\s*(b|kb|mb|gb)?", raw)
+    if match is None:
+        raise ConfigError(f"{name} must be a size like 67108864 or 64mb, got {raw!r}")
+    value = int(match[1]) * _UNITS[match[2] or ""]
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum} bytes ({minimum // 1024 ** 2}mb), got {raw!r}")
+    return value
+
+
 def _write_concern(env, name, default):
     value = (env.get(name) or default).strip()
     if value != "majority" and not (value.isdigit() and int(value) >= 1):
@@ -117,6 +134,7 @@ class Config:
     refresh_token_ttl: int = 7 * 24 * 3600
     explore_ttl: int = 120
     l1_maxsize: int = 10_000
+    l1_max_bytes: int = 32 * 1024 ** 2  # encoded bytes each worker's L1 may hold (see cache/local.py)
     l1_refresh_window: int = 5  # seconds; 0: no refresh-ahead (see cache/local.py)
     max_body_bytes: int = 64 * 1024
     seed_on_start: bool = True
@@ -139,6 +157,9 @@ class Config:
     login_account_window: int = 15 * 60
     login_address_limit: int = 50  # failed logins per client address per window (0: no limit)
     login_address_window: int = 15 * 60
+    register_address_limit: int = 20  # registrations per client address per window (0: no limit)
+    register_address_window: int = 60 * 60
+    max_sessions_per_user: int = 20  # a login beyond it ends the user's oldest session
     trusted_proxies: int = 0  # X-Forwarded-For hops to trust (werkzeug ProxyFix); 0: none
     cors_origins: tuple = ()  # origins allowed to call the API from a browser
     cors_max_age: int = 600
@@ -181,6 +202,7 @@ class Config:
             refresh_token_ttl=_int(env, "REFRESH_TOKEN_TTL", 7 * 24 * 3600, minimum=1),
             explore_ttl=_int(env, "EXPLORE_TTL", 120, minimum=1),
             l1_maxsize=_int(env, "L1_MAXSIZE", 10_000, minimum=1),
+            l1_max_bytes=_bytes(env, "L1_MAX_BYTES", 32 * 1024 ** 2, minimum=1024 ** 2),
             l1_refresh_window=_refresh_window(env, "L1_REFRESH_WINDOW", 5),
             seed_on_start=_bool(env, "SEED_ON_START", True),
             seed_users=_int(env, "SEED_USERS", 200),
@@ -198,6 +220,9 @@ class Config:
             login_account_window=_int(env, "LOGIN_ACCOUNT_WINDOW", 15 * 60, minimum=1),
             login_address_limit=_int(env, "LOGIN_ADDRESS_LIMIT", 50),
             login_address_window=_int(env, "LOGIN_ADDRESS_WINDOW", 15 * 60, minimum=1),
+            register_address_limit=_int(env, "REGISTER_ADDRESS_LIMIT", 20),
+            register_address_window=_int(env, "REGISTER_ADDRESS_WINDOW", 60 * 60, minimum=1),
+            max_sessions_per_user=_int(env, "MAX_SESSIONS_PER_USER", 20, minimum=1),
             trusted_proxies=_int(env, "TRUSTED_PROXIES", 0),
             cors_origins=_origins(env, "CORS_ORIGINS"),
             cors_max_age=_int(env, "CORS_MAX_AGE", 600),

@@ -83,7 +83,8 @@ NOT_FOUND = {404: "not_found (no such user or post)"}
 AUTH_ERRORS = {401: "unauthorized (missing, malformed, expired or revoked token)"}
 # (rule, method): summary, request body schema, query schema, auth, {status: response schema}
 OPERATIONS = {
-    ("/api/auth/register", "post"): ("Register", s.RegisterSchema, None, False, {201: UserEnvelopeSchema, 409: ErrorSchema}),
+    ("/api/auth/register", "post"): ("Register; rate limited per client address", s.RegisterSchema, None, False,
+                                     {201: UserEnvelopeSchema, 409: ErrorSchema, 429: ErrorSchema}),
     ("/api/auth/login", "post"): ("Log in (username or email); failures are rate limited", s.LoginSchema, None, False,
                                   {200: TokensSchema, 401: ErrorSchema, 429: ErrorSchema}),
     ("/api/auth/refresh", "post"): ("Rotate the refresh token", s.RefreshSchema, None, False, {200: TokensSchema, 401: ErrorSchema}),
@@ -106,7 +107,7 @@ OPERATIONS = {
     ("/api/users/<user_id>/posts", "get"): ("A user's posts", None, s.PageQuerySchema, False, {200: PostPageSchema}),
     ("/api/users/<user_id>/feed", "get"): ("A user's home feed", None, s.PageQuerySchema, False, {200: PostPageSchema}),
     ("/api/feed", "get"): ("My home feed", None, s.PageQuerySchema, True, {200: PostPageSchema}),
-    ("/api/cache/stats", "get"): ("Cache statistics of the deployment", None, None, False, {200: OBJECT}),
+    ("/api/cache/stats", "get"): ("Cache statistics of the deployment (which worker runs where: in development or for admins)", None, None, False, {200: OBJECT}),
     ("/api/cache/invalidate", "post"): ("Evict keys or prefixes (admin)", s.InvalidateSchema, None, True, {200: OBJECT, 403: ErrorSchema}),
     ("/api/openapi.json", "get"): ("This document", None, None, False, {200: OBJECT}),
     ("/healthz", "get"): ("Liveness", None, None, False, {200: OBJECT}),

@@ -1,4 +1,4 @@
-"""Login brute-force limits, counted in the auth Redis.
+"""Login brute-force limits and registration limits, counted in the auth Redis.
 
 Two fixed windows guard `POST /api/auth/login`: failed attempts per account (the user id when
 the login names a known user, else the normalized login name, so unknown and known names
@@ -9,9 +9,13 @@ with `Retry-After`. A successful login gives its address slot back and clears it
 failures, so only failures stay counted; a failure keeps both slots. Taking before checking
 means concurrent guesses can never overshoot a limit.
 
-Counters live under `<prefix>:auth:login:…` with the window as TTL, in the auth Redis (no
-eviction), so flooding the cache cannot wipe them. Redis down: the error reaches the 503
-handler, as every other login would without its session store.
+`POST /api/auth/register` has one fixed window per client address: every registration that
+passes validation takes a slot (each costs a full password hash, whether or not the name is
+free) and none is given back.
+
+Counters live under `<prefix>:auth:login:…` and `<prefix>:auth:register:…` with the window as
+TTL, in the auth Redis (no eviction), so flooding the cache cannot wipe them. Redis down: the
+error reaches the 503 handler, as every other login would without its session store.
 """
 import ipaddress
 import math
@@ -53,10 +57,11 @@ class Limit:
     window: int
 
 
-def too_many_requests(scope: str, retry_after: int) -> APIError:
+def too_many_requests(scope: str, retry_after: int,
+                      message: str = "Too many failed login attempts; try again later") -> APIError:
     """429 in API.md's error shape, with Retry-After in seconds."""
     return APIError(
-        429, "too_many_requests", "Too many failed login attempts; try again later",
+        429, "too_many_requests", message,
         details={"scope": scope, "retry_after": retry_after},
         headers={"Retry-After": str(retry_after)},
     )
@@ -75,24 +80,38 @@ def address_subject(remote_addr: str | None) -> str:
     return str(address)
 
 
-class LoginLimiter:
-    """Counts failed logins per account and per address; refuses attempts over a limit."""
+class WindowLimiter:
+    """Fixed windows of `action` per (scope, subject): `take` a slot before the costly work."""
 
-    def __init__(self, redis_client, keys, per_account: Limit, per_address: Limit):
+    def __init__(self, redis_client, keys, action: str, limits: dict, refusal: str):
         self._keys = keys
-        self._limits = {"account": per_account, "address": per_address}
+        self._action = action
+        self._limits = limits
+        self._refusal = refusal
         self._take = redis_client.register_script(TAKE)
-        self._give_back = redis_client.register_script(GIVE_BACK)
         self._redis = redis_client
 
     def take(self, scope: str, subject: str) -> None:
-        """Take one attempt for `subject` ("account" or "address" scope); 429 when its window is full."""
+        """Take one attempt for `subject` in `scope`; 429 when its window is full."""
         limit = self._limits[scope]
         if limit.attempts <= 0:
             return
         taken, value = self._take(keys=[self._key(scope, subject)], args=[limit.attempts, limit.window])
         if not taken:
-            raise too_many_requests(scope, max(1, math.ceil(value)))
+            raise too_many_requests(scope, max(1, math.ceil(value)), self._refusal)
+
+    def _key(self, scope, subject) -> str:
+        return self._keys.attempts(self._action, scope, subject)
+
+
+class LoginLimiter(WindowLimiter):
+    """Counts failed logins per account and per address (scopes "account" and "address");
+    refuses attempts over a limit."""
+
+    def __init__(self, redis_client, keys, per_account: Limit, per_address: Limit):
+        super().__init__(redis_client, keys, "login", {"account": per_account, "address": per_address},
+                         "Too many failed login attempts; try again later")
+        self._give_back = redis_client.register_script(GIVE_BACK)
 
     def succeeded(self, account: str, address: str) -> None:
         """A login succeeded: its address slot is given back and its account's failures cleared."""
@@ -101,5 +120,10 @@ class LoginLimiter:
         if self._limits["account"].attempts > 0:
             self._redis.delete(self._key("account", account))
 
-    def _key(self, scope, subject) -> str:
-        return self._keys.login_failures(scope, subject)
+
+class RegistrationLimiter(WindowLimiter):
+    """Counts registrations per client address (scope "address"); refuses those over the limit."""
+
+    def __init__(self, redis_client, keys, per_address: Limit):
+        super().__init__(redis_client, keys, "register", {"address": per_address},
+                         "Too many registrations from this address; try again later")

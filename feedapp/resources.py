@@ -22,7 +22,7 @@ from .cache.tiers import Tiers, build_tiers, ensure_outbox_index
 from .config import ConfigError
 from .maintenance import Maintenance
 from .mongo import explore_read_preference
-from .ratelimit import Limit, LoginLimiter
+from .ratelimit import Limit, LoginLimiter, RegistrationLimiter
 from .repository import Repository
 from .services import FollowService, PostService, ProfileService
 from .services.effects import Effects
@@ -88,7 +88,7 @@ class Resources:
     def tokens(self) -> TokenService:
         return self._get("tokens", lambda: TokenService(
             self.config.jwt_secret, self.auth_redis, self.keys,
-            self.config.access_token_ttl, self.config.refresh_token_ttl,
+            self.config.access_token_ttl, self.config.refresh_token_ttl, self.config.max_sessions_per_user,
         ))
 
     @property
@@ -100,7 +100,14 @@ class Resources:
             per_address=Limit(config.login_address_limit, config.login_address_window),
         ))
 
-    # --- caches ---------------------------------------------------------------------------
+    @property
+    def registration_limiter(self) -> RegistrationLimiter:
+        return self._get("registration_limiter", lambda: RegistrationLimiter(
+            self.auth_redis, self.keys,
+            Limit(self.config.register_address_limit, self.config.register_address_window),
+        ))
+
+    # --- caches -------------------------------------------------------------------------------
     @property
     def tiers(self) -> Tiers:
         """This worker's cache tiers, built and started on first use."""

@@ -17,15 +17,16 @@ def tier_counts(counters: dict) -> tuple:
     return tuple(summed(counters, f"requests.{tier}") for tier in ("L1", "L2", "L3"))
 
 
-def stats_report(res) -> dict:
-    """Counters of every worker of the deployment, in the shape API.md shows (and more)."""
+def stats_report(res, identities: bool = True) -> dict:
+    """Counters of every worker of the deployment, in the shape API.md shows (and more);
+    `per_worker` (host names and pids) only with identities."""
     res.cache  # noqa: B018 - make this worker's caches, so its gauges are reported
     res.stats.flush()
     totals = res.stats.totals()
     counters = totals["counters"]
     requests = dict(zip(TIERS, tier_counts(counters)))
     answered = sum(requests.values())
-    return {
+    report = {
         "hit_ratio": round((requests["l1"] + requests["l2"]) / answered, 4) if answered else 0.0,
         "requests": {"total": answered, **requests},
         "tiers": {
@@ -34,6 +35,9 @@ def stats_report(res) -> dict:
                 "misses": requests["l2"] + requests["l3"],
                 "size": totals["gauges"].get("l1.size", 0),
                 "maxsize": totals["gauges"].get("l1.maxsize", 0),
+                "bytes": totals["gauges"].get("l1.bytes", 0),
+                "max_bytes": totals["gauges"].get("l1.max_bytes", 0),
+                "too_large": totals["gauges"].get("l1.too_large", 0),  # values not kept, since each worker started
                 "fills": counters.get("l1.fills", 0),
                 "fills_refused": counters.get("l1.fills_refused", 0),
                 "refreshes": counters.get("l1.refreshes", 0),
@@ -65,17 +69,21 @@ def stats_report(res) -> dict:
         },
         "families": families(counters),
         "workers": totals["workers"],
-        "per_worker": [
+    }
+    if identities:
+        report["per_worker"] = [
             {
                 "worker": worker,
                 "l1_size": gauges.get("l1.size", 0),
                 "l1_maxsize": gauges.get("l1.maxsize", 0),
+                "l1_bytes": gauges.get("l1.bytes", 0),
+                "l1_max_bytes": gauges.get("l1.max_bytes", 0),
                 "listener_live": bool(gauges.get("listener.live", 0)),
                 "breaker_open": bool(gauges.get("breaker.open", 0)),
             }
             for worker, gauges in totals["per_worker"].items()
-        ],
-    }
+        ]
+    return report
 
 
 def latency(counters: dict) -> dict:

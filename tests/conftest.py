@@ -61,6 +61,9 @@ def config(tmp_path, redis_server):
         jwt_secret="test-secret-" + "x" * 40,
         # A cheap hash keeps the suite fast; production keeps werkzeug's scrypt default.
         password_hash_method="pbkdf2:sha256:1000",
+        # Tests register many users from one address; tests/api/test_register_limits.py
+        # checks the limit itself.
+        register_address_limit=0,
     )
 
 

@@ -13,7 +13,9 @@ register_schema, login_schema, refresh_schema = RegisterSchema(), LoginSchema(),
 
 @bp.post("/register")
 def register():
+    """Rate-limited per client address (feedapp.ratelimit): each one costs a full password hash."""
     data = json_body(register_schema)
+    resources().registration_limiter.take("address", address_subject(request.remote_addr))
     user = resources().profiles.register(
         data["username"],
         data["email"],

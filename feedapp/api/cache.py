@@ -1,7 +1,8 @@
 """GET /api/cache/stats and POST /api/cache/invalidate (admin)."""
-from flask import Blueprint, jsonify
+from flask import Blueprint, g, jsonify, request
 
-from ..errors import forbidden, validation_error
+from ..auth import bearer_token
+from ..errors import APIError, forbidden, validation_error
 from ..schemas import InvalidateSchema
 from ..stats_report import stats_report
 from . import auth_required, caller_id, json_body, resources
@@ -12,14 +13,33 @@ invalidate_schema = InvalidateSchema()
 
 @bp.get("/stats")
 def stats():
-    return jsonify(stats_report(resources()))
+    """Public aggregate numbers; which workers run where (host names, pids) only in
+    development or for an admin's live token: it maps the deployment for an attacker."""
+    identities = not resources().config.production or _caller_is_admin()
+    return jsonify(stats_report(resources(), identities=identities))
+
+
+def _caller_is_admin() -> bool:
+    """Whether the request carries an admin's live token; any other token counts as none."""
+    header = request.headers.get("Authorization")
+    if not header:
+        return False
+    try:
+        g.claims = resources().tokens.authenticate(bearer_token(header))
+        return _is_admin(caller_id())
+    except APIError:
+        return False
+
+
+def _is_admin(user_id) -> bool:
+    user = resources().repo.get_user(user_id)
+    return bool(user) and user.get("role") == "admin"
 
 
 @bp.post("/invalidate")
 @auth_required
 def invalidate():
-    me = resources().repo.get_user(caller_id())
-    if not me or me.get("role") != "admin":
+    if not _is_admin(caller_id()):
         raise forbidden("Only an admin may invalidate the cache")
     data = json_body(invalidate_schema)
     keys = resources().keys

@@ -96,6 +96,9 @@ def _worker_gauges(totals):
     per_worker = {
         "l1.size": GaugeMetricFamily("feedapp_l1_entries", "Entries in a worker's L1", labels=["worker"]),
         "l1.maxsize": GaugeMetricFamily("feedapp_l1_maxsize", "Capacity of a worker's L1", labels=["worker"]),
+        "l1.bytes": GaugeMetricFamily("feedapp_l1_bytes", "Encoded bytes in a worker's L1 (stash included)",
+                                      labels=["worker"]),
+        "l1.max_bytes": GaugeMetricFamily("feedapp_l1_max_bytes", "Byte budget of a worker's L1", labels=["worker"]),
         "listener.live": GaugeMetricFamily(
             "feedapp_listener_live", "1 while a worker's invalidation listener is subscribed", labels=["worker"]
         ),

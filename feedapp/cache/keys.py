@@ -89,15 +89,28 @@ class Keys:
         return full
 
     # --- auth state ----------------------------------------------------------------------
-    def session(self, session_id: str) -> str:
-        return f"{self.auth_root}session:{_part(session_id)}"
+    def session(self, user_id, session_id: str) -> str:
+        """One login's session; in its user's slot, with the user's session index."""
+        return f"{self.session_prefix(user_id)}{_part(session_id)}"
+
+    def session_prefix(self, user_id) -> str:
+        return f"{self.auth_root}session:{{{_part(user_id)}}}:"
+
+    def sessions(self, user_id) -> str:
+        """The user's open sessions, oldest first (a sorted set of session ids)."""
+        return f"{self.auth_root}sessions:{{{_part(user_id)}}}"
 
     def revoked(self, token_id: str) -> str:
         return f"{self.auth_root}revoked:{_part(token_id)}"
 
     def login_failures(self, scope: str, subject: str) -> str:
         """Failed-login counter of one account or client address (always hashed)."""
-        return f"{self.auth_root}login:{_part(scope)}:{{{_hashed(subject)}}}"
+        return self.attempts("login", scope, subject)
+
+    def attempts(self, action: str, scope: str, subject: str) -> str:
+        """Rate-limit counter of one action ("login", "register") for one account or client
+        address (the subject is always hashed)."""
+        return f"{self.auth_root}{_part(action)}:{_part(scope)}:{{{_hashed(subject)}}}"
 
     # --- operations ----------------------------------------------------------------------
     def stats(self) -> str:

@@ -1,7 +1,11 @@
 """L1: this worker's in-process cache (cachetools TLRU + a lock).
 
-- Bounded by `maxsize` entries; each entry gets a hard TTL from its key family when it is
-  stored, and reads never extend it.
+- Bounded by `maxsize` entries and by `max_bytes`, counted by each entry's encoded size (the
+  L2 payload's length when the value came from L2, the codec's output for a load, an orjson
+  estimate for composed pages; see `fill`). Live entries and the stale-if-error stash share
+  that budget: room is made by dropping stashed values first, then the least recently used
+  entries. An entry larger than `max_bytes / 64` is not kept (see MAX_ENTRY_SHARE). Each
+  entry gets a hard TTL from its key family when it is stored, and reads never extend it.
 - Fill guard: a reader calls `begin(key)` before it looks further down (L2, L3) and passes the
   token to `fill()`. Any eviction of that key in between (a local write, an invalidation
   message, a clear) withdraws the token, so a value read before a write can never be stored
@@ -23,44 +27,101 @@
   entries living less than four windows are never refreshed.
 - `timer` is injectable so tests can move time.
 """
+import sys
 import threading
 import time
 
-from cachetools import LRUCache, TLRUCache
+import orjson
+from cachetools import Cache, LRUCache, TLRUCache
 
 MISSING = object()
+DEFAULT_MAX_BYTES = 32 * 1024 * 1024
+# No entry may take more than this share of the byte budget. A larger one would push out, on
+# its own, hundreds of ordinary entries (a profile or post core is ~0.4 KiB, a 20-post page
+# ~9 KiB), each of which then costs an L2 round trip or a rebuild, while the big page itself
+# is rebuilt from parts that stay cached; it also leaves room for at least 64 of the largest.
+MAX_ENTRY_SHARE = 64
+
+
+def json_size(key, value) -> int:
+    """The encoded size of a value whose size the caller did not state: its JSON length."""
+    try:
+        return len(orjson.dumps(value))
+    except TypeError:  # not JSON (a test's object): Python's own idea of its size
+        return sys.getsizeof(value)
+
+
+class _Stash(LRUCache):
+    """Expired values for stale-if-error, as (value, size) pairs counted in bytes."""
+
+    def __init__(self, max_bytes):
+        super().__init__(max_bytes, getsizeof=lambda pair: pair[1])
 
 
 class _StashingTLRU(TLRUCache):
-    """A TLRUCache that keeps what expires in `stash` (an LRUCache)."""
+    """A TLRUCache bounded in bytes and entries that moves what expires into `stash`.
 
-    def __init__(self, maxsize, ttu, timer, stash):
-        super().__init__(maxsize, ttu, timer=timer)
+    Sizes are stated by `put`: cachetools asks `getsizeof(value)` during the store, which
+    answers with the size `put` was given (the value alone cannot tell its encoded size).
+    `sizes` keeps them per key, so what expires enters the stash with its size.
+    """
+
+    def __init__(self, max_entries, max_bytes, ttu, timer, stash):
+        super().__init__(max_bytes, ttu, timer=timer, getsizeof=self._stated_size)
+        self.max_entries = max_entries
         self.stash = stash
+        self.sizes = {}
+        self._stating = 0
+
+    def _stated_size(self, value):
+        return self._stating
+
+    def put(self, key, value, size: int):
+        self.expire()  # so that popitem() below always finds a live entry to drop
+        if key not in self:
+            while Cache.__len__(self) >= self.max_entries:
+                self.popitem()
+        self._stating = size
+        self[key] = value
+        self.sizes[key] = size
+
+    def __delitem__(self, key):  # pop() and popitem() come through here; expire() does not
+        self.sizes.pop(key, None)
+        super().__delitem__(key)
 
     def expire(self, time=None):
         expired = super().expire(time)
         for key, value in expired:
-            self.stash[key] = value
+            self.stash[key] = (value, self.sizes.pop(key, 0))
         return expired
+
+    def clear(self):
+        super().clear()
+        self.sizes.clear()
 
 
 class LocalCache:
-    def __init__(self, maxsize: int, ttl_for, timer=time.monotonic, refresh_window: float = 0):
-        """ttl_for(key) -> seconds that key may live in L1; refresh_window: see `expiring`."""
+    def __init__(self, maxsize: int, ttl_for, timer=time.monotonic, refresh_window: float = 0,
+                 max_bytes: int = DEFAULT_MAX_BYTES, sizeof=json_size):
+        """ttl_for(key) -> seconds that key may live in L1; refresh_window: see `expiring`;
+        sizeof(key, value) -> encoded size, for values stored without a stated size."""
         self._ttl_for = ttl_for
         self._timer = timer
         self._refresh_window = refresh_window
+        self._sizeof = sizeof
         self._expires = {}  # key -> when its value expires, for entries that may be refreshed
         self._read = set()  # keys read since their fill (refresh candidates)
         self._refreshing = {}  # key -> token of a refresh in flight (apart from readers' fills)
-        self._stash = LRUCache(max(1, maxsize // 2))
-        self._cache = _StashingTLRU(maxsize, self._expiry, timer, self._stash)
+        self._stash = _Stash(max_bytes)
+        self._cache = _StashingTLRU(maxsize, max_bytes, self._expiry, timer, self._stash)
         self._pending = {}
         self._dependents = {}  # key -> derived keys built from it
         self._evictions = 0  # evict/clear calls so far: the epoch of fill_derived
         self._lock = threading.Lock()
         self.maxsize = maxsize
+        self.max_bytes = max_bytes
+        self.max_entry_bytes = max_bytes // MAX_ENTRY_SHARE
+        self.too_large = 0  # values not kept for their size, so far
 
     def _expiry(self, key, value, now):
         return now + self._ttl_for(key)
@@ -88,21 +149,37 @@ class LocalCache:
                 token = self._pending[key] = object()
         return token
 
-    def fill(self, key, token, value) -> bool:
-        """Store value unless key was evicted since `begin` returned token."""
+    def fill(self, key, token, value, size: int | None = None) -> bool:
+        """Store value unless key was evicted since `begin` returned token, or it is too large
+        to keep. size: its encoded size when known (else `sizeof` tells). True if stored."""
         with self._lock:
-            return self._land(self._pending, key, token, value)
+            return self._land(self._pending, key, token, value, size)
 
-    def _land(self, tokens: dict, key, token, value) -> bool:
+    def _land(self, tokens: dict, key, token, value, size) -> bool:
         # A fill lands only with the token still standing: an eviction withdraws it.
         if tokens.get(key) is not token:
             return False
         del tokens[key]
-        self._store(key, value)
+        return self._store(key, value, size)
+
+    def _keep(self, key, value, size) -> bool:
+        """Put value in the cache within the byte budget, unless it is too large to keep."""
+        if size is None:
+            size = self._sizeof(key, value)
+        if size > self.max_entry_bytes:
+            self.too_large += 1
+            return False
+        # Live entries and the stash share the budget: expired values go first (currsize
+        # moves what has expired into the stash), then the LRU entries (cachetools, in put).
+        over = self._cache.currsize + self._stash.currsize + size - self.max_bytes
+        while over > 0 and self._stash:
+            over -= self._stash.popitem()[1][1]
+        self._cache.put(key, value, size)
         return True
 
-    def _store(self, key, value):
-        self._cache[key] = value
+    def _store(self, key, value, size) -> bool:
+        if not self._keep(key, value, size):
+            return False
         self._stash.pop(key, None)
         ttl = self._ttl_for(key)
         if self._refresh_window and ttl >= 4 * self._refresh_window:
@@ -110,6 +187,7 @@ class LocalCache:
             if len(self._expires) > 2 * self.maxsize:
                 self._forget_gone_candidates()
         self._read.discard(key)  # due again only after a read of this value
+        return True
 
     def begin_refresh(self, keys) -> dict:
         """Start refreshes of keys: {key: token} for `fill_refreshed`. Refresh tokens are
@@ -120,10 +198,11 @@ class LocalCache:
             self._refreshing.update(tokens)
             return tokens
 
-    def fill_refreshed(self, key, token, value) -> bool:
-        """Store a refreshed value unless key was evicted since `begin_refresh`."""
+    def fill_refreshed(self, key, token, value, size: int | None = None) -> bool:
+        """Store a refreshed value unless key was evicted since `begin_refresh` (or it is too
+        large to keep; size as in `fill`)."""
         with self._lock:
-            return self._land(self._refreshing, key, token, value)
+            return self._land(self._refreshing, key, token, value, size)
 
     def end_refresh(self, tokens: dict):
         """Drop what is left of refreshes begun with `begin_refresh` (those that did not land)."""
@@ -160,7 +239,7 @@ class LocalCache:
         """The value key had when it expired (MISSING if none): for stale-if-error only."""
         with self._lock:
             self._cache.expire()
-            return self._stash.get(key, MISSING)
+            return self._stash.get(key, (MISSING,))[0]
 
     def abandon(self, key, token):
         """Give up a fill (its load failed)."""
@@ -204,13 +283,17 @@ class LocalCache:
         with self._lock:
             return self._evictions
 
-    def fill_derived(self, key, value, parts, epoch: int) -> bool:
+    def fill_derived(self, key, value, parts, epoch: int, size: int | None = None) -> bool:
         """Store a value derived from the keys `parts` unless anything was evicted since
-        `epoch`; evicting any part later evicts it. True if stored."""
+        `epoch` (or it is too large to keep; size as in `fill`); evicting any part later
+        evicts it. True if stored."""
+        if self._evictions != epoch:  # refused anyway (checked again under the lock)
+            return False
+        if size is None:
+            size = self._sizeof(key, value)  # outside the lock: a page takes tens of µs
         with self._lock:
-            if self._evictions != epoch:
+            if self._evictions != epoch or not self._keep(key, value, size):
                 return False
-            self._cache[key] = value
             for part in parts:
                 self._dependents.setdefault(part, set()).add(key)
             if len(self._dependents) > 4 * self.maxsize:
@@ -242,3 +325,9 @@ class LocalCache:
     def __len__(self):
         with self._lock:
             return len(self._cache)
+
+    @property
+    def bytes(self) -> int:
+        """Encoded bytes held, live entries and stash together (at most max_bytes)."""
+        with self._lock:
+            return self._cache.currsize + self._stash.currsize

@@ -170,10 +170,10 @@ class TieredCache:
             self.stats.count(f"l1.misses.{family}")
             token = self.local.begin(key)
         try:
-            value, tier = self._single_flight(key, token if use_l1 else None,
-                                              lambda: self._below_l1(key, family, loader))
+            value, tier, size = self._single_flight(key, token if use_l1 else None,
+                                                    lambda: self._below_l1(key, family, loader))
             if use_l1:
-                self._fill_l1(key, token, value)
+                self._fill_l1(key, token, value, size)
         except PyMongoError:
             stale = self.local.stale(key) if use_l1 else MISSING
             if stale is MISSING:
@@ -216,7 +216,8 @@ class TieredCache:
                 return 0
             for key, raw in zip(keys, raws):
                 value = self._decode(key, raw)
-                if value is not MISSING and self.local.fill_refreshed(key, tokens[key], ABSENT if value is None else value):
+                if value is not MISSING and self.local.fill_refreshed(key, tokens[key], ABSENT if value is None else value,
+                                                                      len(raw)):
                     stored += 1
         except L2Unavailable:
             pass  # the entries expire as usual; readers take the normal path
@@ -251,14 +252,17 @@ class TieredCache:
                     del self._flights[key]
 
     def _below_l1(self, key, family, loader):
-        found, leases = self._from_l2([key])
+        """(value, tier, its encoded size or None)."""
+        sizes = {}
+        found, leases = self._from_l2([key], sizes)
         if key in found:
-            return found[key], "L2"
-        value = self._load_and_fill({key: None}, leases, lambda _: {None: loader()})[key]
-        return value, "L3"
+            return found[key], "L2", sizes[key]
+        value = self._load_and_fill({key: None}, leases, lambda _: {None: loader()}, sizes)[key]
+        return value, "L3", sizes.get(key)
 
-    def _from_l2(self, keys) -> tuple:
+    def _from_l2(self, keys, sizes=None) -> tuple:
         """Look keys up in L2: ({key: value} found, {key: lease token} for those we must load).
+        sizes: gets each found value's encoded size (for L1's byte budget).
 
         A key that misses gets its lease unless another reader holds it; then we wait briefly
         for that reader's fill. Each key is counted once, as an L2 hit or an L2 miss.
@@ -292,10 +296,13 @@ class TieredCache:
             else:
                 self.stats.count(f"l2.hits.{self.keys.family(key)}")
                 found[key] = value
+                if sizes is not None:
+                    sizes[key] = len(raws[key])
         return found, {k: t for k, t in leases.items() if t is not None}
 
-    def _load_and_fill(self, keys: dict, leases: dict, loader) -> dict:
-        """Load keys ({key: ident}) from the store; fill L2 where we hold the lease."""
+    def _load_and_fill(self, keys: dict, leases: dict, loader, sizes=None) -> dict:
+        """Load keys ({key: ident}) from the store; fill L2 where we hold the lease. sizes:
+        gets the encoded size of each value encoded for L2."""
         try:
             values = loader(list(keys.values()))
         except BaseException:
@@ -309,6 +316,8 @@ class TieredCache:
             if key in leases:
                 codec, _, l2_ttl, absent_ttl = self.policy(family)
                 payload = ABSENT_BYTES if value is None else codec.encode(value)
+                if sizes is not None:
+                    sizes[key] = len(payload)
                 ttl = absent_ttl if value is None else l2_ttl
                 fills.append((key, leases[key], payload, int(ttl * 1000)))
         if fills:
@@ -321,10 +330,10 @@ class TieredCache:
                 self.stats.count("l2.fills_refused", len(fills) - landed)
         return result
 
-    def _fill_l1(self, key, token, value):
-        if self.local.fill(key, token, ABSENT if value is None else value):
+    def _fill_l1(self, key, token, value, size=None):
+        if self.local.fill(key, token, ABSENT if value is None else value, 0 if value is None else size):
             self.stats.count("l1.fills")
-        else:  # evicted since this worker began loading it
+        else:  # evicted since this worker began loading it (or too large to keep)
             self.stats.count("l1.fills_refused")
 
     def _release(self, leases):
@@ -375,7 +384,7 @@ class TieredCache:
         fills are lease-guarded exactly as in get_or_load.
         """
         DerivedParts.record(keys)
-        result, tokens, missing = {}, {}, []
+        result, tokens, missing, sizes = {}, {}, [], {}
         use_l1 = self._l1_trusted()
         for key in keys:
             value = self.local.get(key) if use_l1 else MISSING
@@ -391,15 +400,15 @@ class TieredCache:
         try:
             if missing:
                 deepest = "L2"
-                found, leases = self._from_l2(missing)
+                found, leases = self._from_l2(missing, sizes)
                 todo = {k: keys[k] for k in missing if k not in found}
                 if todo:
                     deepest = "L3"
-                    found.update(self._load_and_fill(todo, leases, loader))
+                    found.update(self._load_and_fill(todo, leases, loader, sizes))
                 for key, value in found.items():
                     result[key] = value
                     if key in tokens:
-                        self._fill_l1(key, tokens[key], value)
+                        self._fill_l1(key, tokens[key], value, sizes.get(key))
         finally:
             for key, token in tokens.items():
                 self.local.abandon(key, token)

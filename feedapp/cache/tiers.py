@@ -61,19 +61,23 @@ class Tiers:
         if self.remote is None:
             return {}
         gauges = {"breaker.open": int(self.remote.breaker.state != "closed")}
-        if self.local is not None:
-            gauges.update({"l1.size": len(self.local), "l1.maxsize": self.local.maxsize,
+        local = self.local
+        if local is not None:
+            gauges.update({"l1.size": len(local), "l1.maxsize": local.maxsize, "l1.bytes": local.bytes,
+                           "l1.max_bytes": local.max_bytes, "l1.too_large": local.too_large,
                            "listener.live": int(self.trust.l1())})
         return gauges
 
 
 def build_tiers(config, *, keys, policy, stats, redis, subscriber, repo, origin: str,
-                l1_clock=time.monotonic, clock=time.monotonic) -> Tiers:
+                l1_clock=time.monotonic, clock=time.monotonic, l1_sizeof=None) -> Tiers:
     """A worker's tiers for `config`.
 
     redis: the worker's client; subscriber(): a new client for the listener's subscription;
     repo: the store (the outbox and recounts); origin: this worker's id on the channel;
-    l1_clock: L1's TTL clock (tests move it); clock: the trust lease's (monotonic time)."""
+    l1_clock: L1's TTL clock (tests move it); clock: the trust lease's (monotonic time);
+    l1_sizeof(key, value): L1's measure of a value stored without a stated size (default: its
+    family's codec)."""
     tiered = config.cache_mode == "tiered"
     trust = Trust(config.trust_lease, clock=clock, stream=tiered)
     recovery = Recovery(repo, keys, Outbox(repo.db, policy.longest_l2_ttl()), trust, stats)
@@ -85,7 +89,8 @@ def build_tiers(config, *, keys, policy, stats, redis, subscriber, repo, origin:
     local = None
     if tiered:
         local = LocalCache(config.l1_maxsize, lambda key: policy.l1_ttl(keys.family(key)),
-                           timer=l1_clock, refresh_window=config.l1_refresh_window)
+                           timer=l1_clock, refresh_window=config.l1_refresh_window,
+                           max_bytes=config.l1_max_bytes, sizeof=l1_sizeof or encoded_size(policy, keys))
     cache = TieredCache(keys=keys, stats=stats, policy=policy, trust=trust, local=local, remote=remote,
                         lease_wait=config.lease_ms / 1000 + 0.5)
     tiers = Tiers(cache, None, recovery, trust, remote, threads=[recovery_thread])
@@ -100,6 +105,11 @@ def build_tiers(config, *, keys, policy, stats, redis, subscriber, repo, origin:
     tiers.writer = Writer(remote, publisher, recovery, cache.evict_local, trust, stats)
     recovery.deliver = tiers.writer.deliver
     return tiers
+
+
+def encoded_size(policy, keys):
+    """sizeof(key, value): what value takes encoded by its family's codec (L1's measure)."""
+    return lambda key, value: len(policy(keys.family(key))[0].encode(value))
 
 
 def ensure_outbox_index(repo, policy):

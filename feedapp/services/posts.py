@@ -147,7 +147,9 @@ class PostService:
     def explore(self, filters: dict) -> dict:
         """The explore listing for one normalized filter set."""
         normalized = {
-            "q": (filters.get("q") or "").lower() or None,
+            # Exactly what the query is given (the key hashes it): case-folding here would let
+            # strings the query tells apart ("İ" and "i̇") share one cached page.
+            "q": filters.get("q") or None,
             "author": str(filters["author"]) if filters.get("author") else None,
             "sort": filters["sort"],
             "page": filters["page"],

@@ -66,6 +66,10 @@ function showNumbers(body) {
 
 function showWorkers(body) {
   const box = document.getElementById("workers");
+  if (!body.per_worker) {  // production shows which workers run where to admins only
+    box.textContent = "per-worker details are shown in development, or to an admin";
+    return;
+  }
   box.replaceChildren(...body.per_worker.map((w, i) => {
     const row = document.createElement("div");
     row.className = "worker";

@@ -201,6 +201,15 @@ def test_login_rejects_bodies_over_64_kib(client):
     assert_error(raw_json(client, "POST", "/api/auth/login", big_body()), 413, "payload_too_large")
 
 
+def test_the_21st_login_ends_the_oldest_session(client, alice):
+    login = {"username": "alice", "password": alice.password}
+    newer = [client.post("/api/auth/login", json=login).get_json() for _ in range(20)]  # alice's first is oldest
+    assert_error(client.get("/api/me", headers=alice.headers), 401, "unauthorized")
+    assert_error(client.post("/api/auth/refresh", json={"refresh_token": alice.refresh_token}), 401, "unauthorized")
+    for pair in (newer[0], newer[-1]):
+        assert client.get("/api/me", headers=bearer(pair["access_token"])).status_code == 200
+
+
 # --- refresh --------------------------------------------------------------------------------
 
 

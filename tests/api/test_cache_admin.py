@@ -1,6 +1,11 @@
 """GET /api/cache/stats and POST /api/cache/invalidate."""
+import os
+import socket
+
 import jwt
 import pytest
+
+from feedapp import create_app
 
 from .helpers import JUNK, NOT_OBJECTS, assert_error, assert_validation_error, big_body, raw_json
 
@@ -44,7 +49,14 @@ def test_stats_counts_this_worker(client):
 
 
 def test_stats_maxsize_is_the_configured_l1_size(client, resources):
-    assert stats(client)["tiers"]["l1"]["maxsize"] == resources.config.l1_maxsize
+    l1 = stats(client)["tiers"]["l1"]
+    assert (l1["maxsize"], l1["max_bytes"]) == (resources.config.l1_maxsize, resources.config.l1_max_bytes)
+
+
+def test_stats_count_the_encoded_bytes_in_l1(client, alice):
+    before = stats(client)["tiers"]["l1"]["bytes"]
+    body = client.get(f"/api/users/{alice.id}").get_data()  # a profile enters L1
+    assert stats(client)["tiers"]["l1"]["bytes"] - before >= len(body) // 2
 
 
 def test_stats_count_l3_reads_of_cacheable_gets(client, alice):
@@ -55,6 +67,51 @@ def test_stats_count_l3_reads_of_cacheable_gets(client, alice):
 
 def test_stats_need_no_token(client):
     assert client.get("/api/cache/stats").status_code == 200
+
+
+@pytest.fixture
+def production(config, redis_client):
+    app = create_app(config.with_overrides(env="production"))
+    app.config["TESTING"] = True
+    yield app.test_client()
+    app.extensions["feedapp"].close()
+
+
+def logged_in(client, username, admin=False) -> dict:
+    body = {"username": username, "email": f"{username}@example.com", "password": "password123"}
+    assert client.post("/api/auth/register", json=body).status_code == 201
+    if admin:
+        client.application.extensions["feedapp"].repo.set_role(username, "admin")
+    tokens = client.post("/api/auth/login", json={"username": username, "password": body["password"]})
+    return {"Authorization": f"Bearer {tokens.get_json()['access_token']}"}
+
+
+def worker_identity() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def test_development_stats_name_every_worker(client):
+    body = stats(client)
+    assert worker_identity() in [w["worker"] for w in body["per_worker"]]
+
+
+@pytest.mark.parametrize("who", ["anonymous", "user", "bad token"])
+def test_production_stats_tell_others_no_host_names_or_pids(production, who):
+    headers = {
+        "anonymous": {},
+        "user": logged_in(production, "someone"),
+        "bad token": {"Authorization": "Bearer not-a-token"},
+    }[who]
+    response = production.get("/api/cache/stats", headers=headers)
+    assert response.status_code == 200
+    body = response.get_json()
+    assert "per_worker" not in body and body["workers"] >= 1  # the aggregate is still there
+    assert worker_identity() not in response.get_data(as_text=True)
+
+
+def test_production_stats_name_every_worker_to_an_admin(production):
+    body = production.get("/api/cache/stats", headers=logged_in(production, "root", admin=True)).get_json()
+    assert worker_identity() in [w["worker"] for w in body["per_worker"]]
 
 
 # --- invalidate -------------------------------------------------------------------------------
@@ -172,14 +229,15 @@ def test_invalidate_rejects_bodies_over_64_kib(client, admin):
 @pytest.mark.parametrize(
     "target",
     [
-        lambda keys, sid: {"keys": [f"auth:session:{sid}"]},
-        lambda keys, sid: {"keys": [keys.session(sid)]},
-        lambda keys, sid: {"prefix": "auth:session:"},
-        lambda keys, sid: {"prefix": keys.auth_root},
+        lambda keys, token: {"keys": [f"auth:session:{token['sid']}"]},
+        lambda keys, token: {"keys": [keys.session(token["sub"], token["sid"])]},
+        lambda keys, token: {"keys": [keys.sessions(token["sub"])]},
+        lambda keys, token: {"prefix": "auth:session:"},
+        lambda keys, token: {"prefix": keys.auth_root},
     ],
 )
 def test_rejected_invalidation_of_auth_state_changes_nothing(client, admin, alice, resources, target):
-    sid = jwt.decode(alice.access_token, options={"verify_signature": False})["sid"]
-    assert_error(invalidate(client, admin, target(resources.keys, sid)), 400, "validation_error")
+    token = jwt.decode(alice.access_token, options={"verify_signature": False})
+    assert_error(invalidate(client, admin, target(resources.keys, token)), 400, "validation_error")
     assert client.get("/api/me", headers=alice.headers).status_code == 200
     assert client.post("/api/auth/refresh", json={"refresh_token": alice.refresh_token}).status_code == 200

@@ -180,3 +180,16 @@ def test_nul_in_q_is_a_validation_error(client):
     assert response.status_code == 400
     assert response.get_json()["error"]["code"] == "validation_error"
     assert "q" in response.get_json()["error"]["details"]
+
+
+@pytest.mark.parametrize("order", [("İ", "i̇"), ("i̇", "İ")])
+def test_explore_strings_that_lower_case_alike_get_their_own_pages(client, alice, resources, order):
+    # "İ".lower() == "i̇": a key made from the lower-cased filter would serve one to the other.
+    for content in ("plain i", "dotted i̇", "Kİ"):
+        create_post(client, alice, content)
+    truth = {q: [str(doc["_id"]) for doc in resources.repo.explore(q=q)[0]] for q in order}
+    assert truth[order[0]] != truth[order[1]]
+    for q in order:
+        assert ids(explore(client, "?" + urlencode({"q": q}))) == truth[q], q
+    for q in order:  # again, now that both pages are cached
+        assert ids(explore(client, "?" + urlencode({"q": q}))) == truth[q], q

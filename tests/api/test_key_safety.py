@@ -13,7 +13,8 @@ HOSTILE = [
 # Every key the app may write: cache entries and leases, auth state, stats, acks.
 KEY_SHAPE = re.compile(
     r"feedapp:v1:(cache:(profile|username|post|timeline|feed|explore|meta):\{[A-Za-z0-9_~:-]{1,80}\}(:lease)?"
-    r"|auth:(session|revoked|login:(account|address)):\{?[A-Za-z0-9_~-]{1,64}\}?"
+    r"|auth:(sessions|revoked|login:(account|address)|register:address):\{?[A-Za-z0-9_~-]{1,64}\}?"
+    r"|auth:session:\{[A-Za-z0-9_~-]{1,64}\}:[A-Za-z0-9_~-]{1,64}"
     r"|stats(:.*)?|ack:.*|invalidate.*)"
 )
 
@@ -38,7 +39,8 @@ def test_hostile_usernames_are_404_and_write_no_key(client, redis_client, alice,
 
 
 @pytest.mark.parametrize("q", HOSTILE[:-1], ids=lambda t: repr(t)[:20])
-def test_hostile_explore_filters_land_in_hashed_explore_keys(client, redis_client, alice, q):
+def test_hostile_explore_filters_land_in_hashed_explore_keys(client, resources, redis_client, alice, q):
+    assert resources.listener.wait_live(5)  # until then L2 is bypassed, and no key would be written
     response = client.get("/api/posts", query_string={"q": q[:100], "sort": "popular"})
     assert response.status_code == 200, response.get_json()
     explore = [k for k in all_keys(redis_client) if ":explore:" in k]

@@ -245,3 +245,65 @@ def test_an_eviction_withdraws_a_refresh_in_flight():
     cache.clear()
     assert not cache.fill_refreshed("c", tokens["c"], 4)
     assert cache.get("a") is MISSING and cache.get("b") is MISSING and cache.get("c") is MISSING
+
+
+# --- the byte budget ----------------------------------------------------------------------------
+
+KIB = 1024
+
+
+def page(n, size=10 * KIB) -> dict:
+    """A composed page whose JSON takes about `size` bytes."""
+    return {"items": [{"id": f"{n}-{i}", "content": "x" * 90} for i in range(size // 120)], "next_cursor": str(n)}
+
+
+def test_the_byte_budget_holds_after_many_distinct_large_pages():
+    cache = LocalCache(10_000, lambda key: 60, timer=FakeClock(), max_bytes=1024 * KIB)
+    for n in range(2_000):
+        assert cache.fill_derived(f"page:{n}", page(n), [f"post:{n}"], cache.epoch())
+        assert cache.bytes <= 1024 * KIB
+    assert cache.bytes > 900 * KIB  # full, not emptied
+    assert 90 <= len(cache) <= 105  # ~100 pages of ~10 KiB: the entry bound (10,000) never came into play
+    assert cache.get("page:1999") == page(1999) and cache.get("page:0") is MISSING  # LRU order
+
+
+def test_expired_values_in_the_stash_share_the_budget_and_go_first():
+    clock = FakeClock()
+    cache = LocalCache(10_000, lambda key: 10 if key.startswith("old") else 60, timer=clock, max_bytes=1024 * KIB)
+    for n in range(60):
+        put(cache, f"old:{n}", page(n))
+    clock.now += 11  # ~600 KiB of old pages expire into the stash
+    assert cache.stale("old:59") == page(59)
+    for n in range(60):
+        put(cache, f"new:{n}", page(n))
+        assert cache.bytes <= 1024 * KIB
+    assert all(cache.get(f"new:{n}") == page(n) for n in range(60))  # the stash made the room
+    assert cache.stale("old:0") is MISSING and cache.stale("old:59") == page(59)  # oldest first
+
+
+def test_a_stated_size_is_used_instead_of_an_estimate():
+    cache = LocalCache(100, lambda key: 60, timer=FakeClock(), max_bytes=64 * KIB)
+    assert cache.fill("a", cache.begin("a"), "tiny", size=600)
+    assert cache.bytes == 600
+    assert not cache.fill("b", cache.begin("b"), "tiny", size=64 * KIB // 64 + 1)  # over 1/64 of it
+
+
+def test_a_page_larger_than_a_64th_of_the_budget_is_not_kept():
+    cache = LocalCache(100, lambda key: 60, timer=FakeClock(), max_bytes=640 * KIB)
+    small, big = page(1, 9 * KIB), page(2, 11 * KIB)  # the limit is 10 KiB
+    assert cache.fill_derived("small", small, ["p"], cache.epoch())
+    assert not cache.fill_derived("big", big, ["p"], cache.epoch())
+    assert not cache.fill("big2", cache.begin("big2"), big)
+    assert (cache.get("small"), cache.get("big"), cache.get("big2")) == (small, MISSING, MISSING)
+    assert cache.too_large == 2
+    assert cache.begin("big2") is not None and cache.fill("big2", cache.begin("big2"), small)  # no token left behind
+
+
+def test_evictions_and_clear_give_the_bytes_back():
+    cache = LocalCache(100, lambda key: 60, timer=FakeClock(), max_bytes=640 * KIB)
+    for n in range(5):
+        put(cache, f"k{n}", page(n))
+    cache.evict(["k0", "k1"])
+    assert 2.5 * 10 * KIB < cache.bytes < 3.5 * 10 * KIB
+    cache.clear()
+    assert cache.bytes == 0

@@ -84,6 +84,46 @@ def test_read_cascade_fills_upward(pair):
     assert store.reads == 1
 
 
+def unstated(key, value):
+    raise AssertionError(f"L1 had to estimate the size of {key}: the cascade knew it")
+
+
+def clocked_workers(url, **options):
+    """Yields (now, two workers) whose L1 runs on a clock the test moves (60 s TTLs, 5 s
+    refresh window); stops them after."""
+    now = [1000.0]
+    repo = shared_store()
+    workers = [make_worker(url, name, repo=repo, l1_clock=lambda: now[0], refresh_window=5, **options)
+               for name in ("a", "b")]
+    yield now, workers
+    for worker in workers:
+        worker.stop()
+
+
+@pytest.fixture
+def sized_pair(redis_server, redis_client):
+    """Two workers whose L1 refuses to estimate sizes: every fill must state its size."""
+    yield from clocked_workers(redis_server.url, l1_sizeof=unstated)
+
+
+def test_l1_counts_each_value_by_its_l2_encoding(sized_pair, redis_client):
+    now, (a, b) = sized_pair
+    value = {"name": "v1", "bio": "é" * 50}
+    assert read(a, Store(value)) == (value, "L3")  # stated: the codec's output for L2
+    encoded = len(redis_client.get(KEY))
+    assert a.local.bytes == encoded
+    assert read(b, Store(value)) == (value, "L2")  # stated: the payload's length
+    assert b.local.bytes == encoded
+    posts = {KEYS.post(n): n for n in range(3)}
+    b.get_many_or_load(posts, lambda idents: {n: {"n": n} for n in idents})  # from the store
+    a.get_many_or_load(posts, lambda idents: {})  # from L2
+    assert a.local.bytes == b.local.bytes == encoded + sum(len(redis_client.get(k)) for k in posts)
+    a.get_or_load(KEYS.profile("none"), lambda: None)  # "no such document" takes no bytes
+    now[0] += 56
+    assert read(a, Store(value)) == (value, "L1") and a.refresh_expiring() == 1  # stated: the payload's length
+    assert a.local.bytes == b.local.bytes
+
+
 def test_stale_fill_race_in_l2_and_l1(pair, redis_client):
     a, b = pair
     store = Store({"name": "old"})
@@ -347,13 +387,7 @@ def test_stale_if_error_serves_an_expired_l1_value_only_while_the_store_fails():
 @pytest.fixture
 def clocked_pair(redis_server, redis_client):
     """Two workers whose L1 runs on a clock the test moves (60 s TTLs, 5 s refresh window)."""
-    now = [1000.0]
-    repo = shared_store()
-    workers = [make_worker(redis_server.url, name, repo=repo, l1_clock=lambda: now[0], refresh_window=5)
-               for name in ("a", "b")]
-    yield now, workers
-    for worker in workers:
-        worker.stop()
+    yield from clocked_workers(redis_server.url)
 
 
 def test_refresh_ahead_keeps_a_read_key_in_l1_past_its_ttl(clocked_pair):

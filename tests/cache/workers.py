@@ -49,7 +49,7 @@ class Worker:
 
 
 def make_worker(url, name, *, repo=None, offline=None, mode="tiered", lease=1.0, l1_clock=time.monotonic,
-                refresh_window=0, l1_maxsize=100, wait=True) -> Worker:
+                refresh_window=0, l1_maxsize=100, l1_sizeof=None, wait=True) -> Worker:
     """offline: an Event that, while set, makes the listener's reconnects fail. url may name a
     Redis Cluster (tests/cluster runs some of these tests there)."""
     client = connect(url, timeout=1)
@@ -65,7 +65,7 @@ def make_worker(url, name, *, repo=None, offline=None, mode="tiered", lease=1.0,
                     lease_ms=2000, explore_ttl=120)
     policy = make_policy(config)
     tiers = build_tiers(config, keys=KEYS, policy=policy, stats=stats, redis=client, subscriber=subscribe,
-                        repo=repo or shared_store(), origin=name, l1_clock=l1_clock)
+                        repo=repo or shared_store(), origin=name, l1_clock=l1_clock, l1_sizeof=l1_sizeof)
     worker = Worker(tiers.start(), stats, client)
     if wait:
         assert eventually(tiers.trust.l1 if mode == "tiered" else tiers.trust.l2), f"{name} never trusted its caches"

@@ -15,14 +15,14 @@ def test_sessions_revocations_and_login_counters_spread_over_every_master(redis_
     keys = Keys()
     tokens = TokenService(SECRET, redis_client, keys, 900, 3600)
     claims = [tokens.authenticate(tokens.login(f"user{i}")["access_token"]) for i in range(30)]
-    touched = [keys.session(c.session_id) for c in claims] + [keys.revoked(c.token_id) for c in claims]
+    touched = [keys.session(c.user_id, c.session_id) for c in claims] + [keys.revoked(c.token_id) for c in claims]
     assert len({redis_client.get_node_from_key(k).name for k in touched}) == 3
-    assert any(redis_client.keyslot(keys.session(c.session_id)) != redis_client.keyslot(keys.revoked(c.token_id))
+    assert any(redis_client.keyslot(keys.session(c.user_id, c.session_id)) != redis_client.keyslot(keys.revoked(c.token_id))
                for c in claims)  # logout's two keys lie in different slots
     for claim in claims:
         tokens.logout(claim)
     for claim in claims:
-        assert redis_client.exists(keys.revoked(claim.token_id)) and not redis_client.exists(keys.session(claim.session_id))
+        assert redis_client.exists(keys.revoked(claim.token_id)) and not redis_client.exists(keys.session(claim.user_id, claim.session_id))
     limiter = LoginLimiter(redis_client, keys, Limit(3, 60), Limit(3, 60))
     subjects = [f"name{i}" for i in range(20)]
     for subject in subjects:

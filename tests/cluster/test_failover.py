@@ -72,7 +72,8 @@ def victim_key(kind, watched_id, headers) -> str:
         return KEYS.profile(watched_id)
     if kind == "session":
         token = headers["Authorization"].split()[1]
-        return KEYS.session(jwt.decode(token, options={"verify_signature": False})["sid"])
+        claims = jwt.decode(token, options={"verify_signature": False})
+        return KEYS.session(claims["sub"], claims["sid"])
     return KEYS.channel
 
 

@@ -38,6 +38,7 @@ class Deployment:
             "HOST": "127.0.0.1",
             "WORKERS": str(workers),
             "SEED_ON_START": "0",
+            "REGISTER_ADDRESS_LIMIT": "0",  # tests register many users from 127.0.0.1
             **(env or {}),
         }
         for name in ("MONGO_URI", "REDIS_URL", "AUTH_REDIS_URL", "JWT_SECRET", "FEEDAPP_ENV"):

@@ -2,6 +2,7 @@
 import base64
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import jwt
 import pytest
@@ -205,14 +206,14 @@ def test_logout_revokes_the_access_token_even_if_a_session_of_that_id_came_back(
     pair = tokens.login("u")
     claims = tokens.authenticate(pair["access_token"])
     tokens.logout(claims)
-    redis_client.hset(keys.session(claims.session_id), mapping={"user_id": "u", "refresh_jti": "x"})
+    redis_client.hset(keys.session(claims.user_id, claims.session_id), mapping={"user_id": "u", "refresh_jti": "x"})
 
     assert_unauthorized(tokens.authenticate, pair["access_token"], message="Token has been revoked")
 
 
 def test_session_ttl_equals_the_refresh_ttl(tokens, redis_client, keys):
     pair = tokens.login("u")
-    key = keys.session(payload_of(pair["access_token"])["sid"])
+    key = keys.session("u", payload_of(pair["access_token"])["sid"])
     assert REFRESH_TTL - 2 <= redis_client.ttl(key) <= REFRESH_TTL
     assert redis_client.hget(key, "user_id") == b"u"
     assert redis_client.hget(key, "refresh_jti") == payload_of(pair["refresh_token"])["jti"].encode()
@@ -229,7 +230,7 @@ def test_revoked_key_lives_as_long_as_the_access_token(tokens, redis_client, key
     ttl = redis_client.ttl(keys.revoked(claims.token_id))
     remaining = claims.expires_at - time.time()
     assert remaining - 2 <= ttl <= remaining + 2
-    assert redis_client.exists(keys.session(claims.session_id)) == 0
+    assert redis_client.exists(keys.session(claims.user_id, claims.session_id)) == 0
 
     soon = Claims("u", "s", "short-lived", int(time.time()) + 30)
     tokens.logout(soon)
@@ -238,6 +239,62 @@ def test_revoked_key_lives_as_long_as_the_access_token(tokens, redis_client, key
     gone = Claims("u", "s", "already-expired", int(time.time()) - 100)
     tokens.logout(gone)
     assert 0 < redis_client.ttl(keys.revoked("already-expired")) <= 1
+
+
+# --- sessions per user -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def three_per_user(redis_client, keys):
+    return TokenService(SECRET, redis_client, keys, ACCESS_TTL, REFRESH_TTL, max_sessions=3)
+
+
+def live(tokens, pairs) -> list:
+    """Which of the pairs' access tokens are still accepted."""
+    alive = []
+    for i, pair in enumerate(pairs):
+        try:
+            tokens.authenticate(pair["access_token"])
+            alive.append(i)
+        except APIError:
+            pass
+    return alive
+
+
+def test_a_login_past_the_limit_ends_the_oldest_session(three_per_user):
+    pairs = [three_per_user.login("u") for _ in range(4)]
+    assert live(three_per_user, pairs) == [1, 2, 3]
+    assert_unauthorized(three_per_user.authenticate, pairs[0]["access_token"], message="Token has been revoked")
+    assert_unauthorized(three_per_user.refresh, pairs[0]["refresh_token"], message="Refresh token is no longer valid")
+    three_per_user.refresh(pairs[1]["refresh_token"])  # the others work as before
+
+
+def test_each_user_has_a_limit_of_their_own(three_per_user):
+    mine = [three_per_user.login("u") for _ in range(3)]
+    theirs = [three_per_user.login("v") for _ in range(3)]
+    assert live(three_per_user, mine) == live(three_per_user, theirs) == [0, 1, 2]
+
+
+def test_ended_sessions_leave_room(three_per_user, redis_client, keys):
+    pairs = [three_per_user.login("u") for _ in range(3)]
+    three_per_user.logout(three_per_user.authenticate(pairs[1]["access_token"]))
+    redis_client.delete(keys.session("u", payload_of(pairs[2]["access_token"])["sid"]))  # as if expired
+    pairs += [three_per_user.login("u") for _ in range(2)]
+    assert live(three_per_user, pairs) == [0, 3, 4]
+
+
+def test_refreshing_renews_the_session_index_with_the_session(three_per_user, redis_client, keys):
+    pair = three_per_user.login("u")
+    assert REFRESH_TTL - 2 <= redis_client.ttl(keys.sessions("u")) <= REFRESH_TTL
+    redis_client.expire(keys.sessions("u"), 10)
+    three_per_user.refresh(pair["refresh_token"])
+    assert REFRESH_TTL - 2 <= redis_client.ttl(keys.sessions("u")) <= REFRESH_TTL
+
+
+def test_concurrent_logins_never_leave_more_than_the_limit(three_per_user):
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        pairs = list(pool.map(lambda _: three_per_user.login("u"), range(24)))
+    assert len(live(three_per_user, pairs)) == 3
 
 
 # --- refresh ---------------------------------------------------------------------------------

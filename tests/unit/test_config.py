@@ -117,6 +117,10 @@ def test_concurrent_processes_agree_on_one_dev_secret(tmp_path):
         ("L1_REFRESH_WINDOW", "3",
          "L1_REFRESH_WINDOW must be 0 (off) or at least 4 seconds (two 2 s maintenance ticks), got 3"),
         ("L1_REFRESH_WINDOW", "-1", "L1_REFRESH_WINDOW must be at least 0, got -1"),
+        ("MAX_SESSIONS_PER_USER", "0", "MAX_SESSIONS_PER_USER must be at least 1, got 0"),
+        ("L1_MAX_BYTES", "lots", "L1_MAX_BYTES must be a size like 67108864 or 64mb, got 'lots'"),
+        ("L1_MAX_BYTES", "-1", "L1_MAX_BYTES must be a size like 67108864 or 64mb, got '-1'"),
+        ("L1_MAX_BYTES", "512kb", "L1_MAX_BYTES must be at least 1048576 bytes (1mb), got '512kb'"),
     ],
 )
 def test_bad_integers_fail_clearly(tmp_path, name, value, message):
@@ -136,6 +140,11 @@ def test_settings_are_read_from_the_environment(tmp_path):
     assert config.log_level == "DEBUG"
     assert config.data_dir == (tmp_path / "var").absolute()
     assert Config.from_env(env(tmp_path, JWT_SECRET=GOOD_SECRET, L1_REFRESH_WINDOW="0")).l1_refresh_window == 0
+    assert Config.from_env(env(tmp_path, JWT_SECRET=GOOD_SECRET)).max_sessions_per_user == 20
+    assert Config.from_env(env(tmp_path, JWT_SECRET=GOOD_SECRET)).l1_max_bytes == 32 * 1024 ** 2
+    for text, size in (("8388608", 8 * 1024 ** 2), ("8mb", 8 * 1024 ** 2), ("2048KB", 2 * 1024 ** 2), ("1gb", 1024 ** 3)):
+        assert Config.from_env(env(tmp_path, JWT_SECRET=GOOD_SECRET, L1_MAX_BYTES=text)).l1_max_bytes == size
+    assert Config.from_env(env(tmp_path, JWT_SECRET=GOOD_SECRET, MAX_SESSIONS_PER_USER="3")).max_sessions_per_user == 3
 
 
 def test_with_overrides_rejects_unknown_settings():

@@ -55,9 +55,14 @@ def test_plain_ids_and_usernames_stay_readable():
 
 @pytest.mark.parametrize("text", HOSTILE, ids=lambda t: repr(t)[:20])
 def test_auth_keys_from_hostile_token_ids_stay_in_auth(text):
-    for key in (keys.session(text), keys.revoked(text), keys.login_failures("account", text)):
+    for key in (keys.revoked(text), keys.sessions(text), keys.login_failures("account", text),
+                keys.attempts("register", "address", text)):
         assert keys.family(key) == "auth"
-        assert re.fullmatch(r"feedapp:v1:auth:(session|revoked|login:account):\{?[A-Za-z0-9_~-]{1,64}\}?", key), key
+        assert re.fullmatch(r"feedapp:v1:auth:(sessions|revoked|login:account|register:address):\{?[A-Za-z0-9_~-]{1,64}\}?",
+                            key), key
+    session = keys.session(text, text)
+    assert keys.family(session) == "auth"
+    assert re.fullmatch(r"feedapp:v1:auth:session:\{[A-Za-z0-9_~-]{1,64}\}:[A-Za-z0-9_~-]{1,64}", session), session
 
 
 def test_explore_keys_hash_the_filters():
