@@ -29,12 +29,15 @@ class Effects:
         self.writer = writer
         self.recovery = recovery
 
-    def commit(self, write, targets, evict):
+    def commit(self, write, targets, evict, evict_prefixes=()):
         """Run a truth write (a repository call) and return its result. Counters it could not
-        update after its commit are recounted later. If the store does not confirm the write,
-        it may have been applied or may be applied later (a hung server that resumes): targets
-        [(kind, id)] are recounted and `evict` is evicted now and again once the store
-        answers, before the error goes on (a 503)."""
+        update after its commit are recounted later.
+
+        If the store does not confirm the write, it may have been applied, or may be applied
+        later (a hung server that resumes): targets [(kind, id)] are recounted and `evict`
+        (and `evict_prefixes`) evicted as soon as the store answers, and the error goes on (a
+        503). Not at once: while the store is away, what the caches hold is still what it
+        holds, and serving it is rule 9; a retry that finds the write done evicts at once."""
         try:
             return write()
         except Unfinished as unfinished:
@@ -44,8 +47,7 @@ class Effects:
         except UNCONFIRMED:
             for what, ident in targets:
                 self._record(Recount(what, ident))
-            self.writer.invalidate(keys=evict)
-            self._record(Eviction(list(evict), after_store=True))
+            self._record(Eviction(list(evict), list(evict_prefixes), after_store=True))
             raise
 
     def bump(self, name: str):

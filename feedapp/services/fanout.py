@@ -64,13 +64,3 @@ class Fanout:
             self.writer.invalidate(prefixes=[self.keys.feed_prefix])
             return
         self.writer.write_through(timeline + feeds, entry, cap, evict)
-
-    def evict_feeds(self, author_id):
-        """Evict the cached feeds that show the author's posts (all of them if the store
-        cannot say which): after a post that may or may not have been stored."""
-        try:
-            feeds = self.follower_feeds(author_id)
-        except PyMongoError:
-            self.writer.invalidate(prefixes=[self.keys.feed_prefix])
-            return
-        self.writer.invalidate(keys=feeds)

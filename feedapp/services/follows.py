@@ -26,7 +26,7 @@ class FollowService:
         write = self.repo.follow if following else self.repo.unfollow
         changed = self.effects.commit(lambda: write(follower_id, followee_id), targets, touched)
         if not changed:  # already so: perhaps by an earlier attempt whose reply was lost
-            self.effects.verify(targets)
+            self.effects.verify(targets, touched)
             return {"following": following}
         self.writer.invalidate(keys=touched)
         if following:

@@ -16,7 +16,6 @@ What is cached, and how writes keep it exact:
 import hashlib
 
 from bson import ObjectId
-from pymongo.errors import PyMongoError
 
 from .. import cursors
 from ..cache import postlists
@@ -58,17 +57,15 @@ class PostService:
                 return reservation["answer"]
             post_id = reservation["post_id"]
         evict = [self.keys.profile(author_id), self.keys.timeline(author_id)]
-        try:
-            doc = self.effects.commit(lambda: self.repo.create_post(author_id, content, post_id),
-                                      [("user", author_id)], evict)
-        except PyMongoError:
-            self.fanout.evict_feeds(author_id)  # it may be stored: no feed may miss it then
-            raise
+        # Unconfirmed, it may be stored: then no feed may miss it (which feeds, the store that
+        # failed cannot say).
+        doc = self.effects.commit(lambda: self.repo.create_post(author_id, content, post_id),
+                                  [("user", author_id)], evict, evict_prefixes=[self.keys.feed_prefix])
         if doc is None:  # an earlier attempt of this request stored it
             doc = self.repo.get_post(post_id)
             if doc is None:
                 raise not_found("Post")  # and it has been deleted since
-            self.effects.verify([("user", author_id)])
+            self.effects.verify([("user", author_id)], evict)
         entry = postlists.entry_of(doc["created_at"], doc["_id"])
         self.fanout.push(author_id, entry, self.cap, evict=[*evict, self.keys.post(doc["_id"])])
         answer = post_representation(post_core_schema.dump(doc), author)
@@ -109,7 +106,7 @@ class PostService:
             raise not_found("Post")
         count, changed = result
         if not changed:  # already so: perhaps by an earlier attempt whose reply was lost
-            self.effects.verify([("post", post_id)])
+            self.effects.verify([("post", post_id)], evict)
             count = self.repo.likes_count(post_id)
         else:
             self.writer.invalidate(keys=evict)

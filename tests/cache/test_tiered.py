@@ -473,3 +473,53 @@ def test_a_refresh_leaves_a_readers_fill_in_flight_alone(clocked_pair):
     assert a.refresh_expiring() == 1
     assert a.local.fill(KEY, reader, {"name": "v1"})  # its token is still good
     assert a.local.get(KEY) == {"name": "v1"}
+
+
+def test_a_hung_store_keeps_the_trust_of_the_last_reading(redis_server, redis_client):
+    """The outbox read of a paused MongoDB does not return for seconds: that reads as "cannot
+    be read" after a quarter recovery lease, so cached reads go on (rule 9)."""
+    a = make_worker(redis_server.url, "a")
+    try:
+        store = Store({"name": "v"})
+        read(a, store)
+        outbox = a.recovery._outbox
+        hung = threading.Event()
+        real_pending = outbox.pending
+
+        def paused(*args, **kwargs):
+            hung.wait(10)
+            return real_pending(*args, **kwargs)
+
+        outbox.pending = paused
+        deadline = time.monotonic() + 3 * a.trust.lease
+        while time.monotonic() < deadline:  # three leases with the store hung: never untrusted
+            assert a.trust.l2() and a.trust.l1()
+            assert read(a, store) == ({"name": "v"}, "L1")
+            time.sleep(0.02)
+        hung.set()
+        outbox.pending = real_pending
+    finally:
+        a.stop()
+
+
+def test_an_eviction_in_the_outbox_while_the_store_hangs_keeps_trust_off(redis_server, redis_client):
+    """While the store cannot be read, what its last reading found is what counts: an eviction
+    some other worker left in the outbox keeps this worker untrusted."""
+    repo = shared_store()
+    a, b = make_worker(redis_server.url, "a", repo=repo), make_worker(redis_server.url, "b", repo=repo)
+    try:
+        def refused(*args, **kwargs):
+            raise L2Unavailable("test: deletes fail")
+
+        a.remote.delete = b.remote.delete = refused  # nobody can deliver it for now
+        a.recovery.record(Eviction([KEY], []))
+        assert eventually(lambda: not b.trust.l2())  # b read it in the outbox
+        hung = threading.Event()
+        real_pending = b.recovery._outbox.pending
+        b.recovery._outbox.pending = lambda *args, **kwargs: hung.wait(10) and real_pending(*args, **kwargs)
+        time.sleep(3 * b.trust.recovery_lease)
+        assert not b.trust.l2() and not b.trust.l1()
+        hung.set()
+    finally:
+        a.stop()
+        b.stop()

@@ -64,7 +64,7 @@ def make_worker(name, data_dir, redis_server, auth_url, **settings) -> Worker:
     config = Config(
         redis_url=proxy.url, auth_redis_url=auth_url, data_dir=data_dir,
         jwt_secret="sim-secret-" + "x" * 40, password_hash_method="pbkdf2:sha256:1000",
-        warm_on_start=False, seed_on_start=False, **settings,
+        warm_on_start=False, seed_on_start=False, register_address_limit=0, **settings,
     )
     app = create_app(config)
     app.config["TESTING"] = True

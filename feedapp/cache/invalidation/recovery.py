@@ -20,9 +20,11 @@ taken to be as it was at the last successful read (serving from the caches while
 down is rule 9; a write cannot commit meanwhile).
 """
 import logging
+import queue
 import threading
 from dataclasses import dataclass, field
 
+import pymongo
 from pymongo.errors import PyMongoError
 
 from ...redis_client import REDIS_ERRORS
@@ -32,6 +34,8 @@ from ..remote import L2Unavailable
 log = logging.getLogger(__name__)
 
 RECOUNT_PASSES = 5  # a recount is verified by a pass that finds nothing to change
+OUTBOX_BATCH = 100
+UNREADABLE = object()  # what a store call that failed or did not answer in time gives
 
 
 @dataclass
@@ -46,6 +50,10 @@ class Eviction:
     @property
     def blocks_trust(self) -> bool:
         return not self.after_store
+
+    @property
+    def needs_store(self) -> bool:
+        return self.after_store
 
     def entry(self):
         return {"kind": "evict", "keys": self.keys, "prefixes": self.prefixes, "after_store": self.after_store}
@@ -63,6 +71,7 @@ class Recount:
     id: object
     outbox_id: object = None
     blocks_trust = False
+    needs_store = True
 
     def entry(self):
         return {"kind": "recount", "what": self.what, "id": self.id}
@@ -79,6 +88,7 @@ class Bump:
     name: str
     outbox_id: object = None
     blocks_trust = False
+    needs_store = True
 
     def entry(self):
         return {"kind": "bump", "name": self.name}
@@ -114,6 +124,7 @@ class Recovery:
         self._lock = threading.Lock()
         self._run_lock = threading.Lock()
         self._outbox_clear = True  # the last successful read found no eviction left
+        self._outbox_reader = BoundedCall()
 
     # --- recording -------------------------------------------------------------------------------
 
@@ -140,36 +151,42 @@ class Recovery:
     # --- finishing -------------------------------------------------------------------------------
 
     def run(self):
-        """Finish what can be finished; renew the trust when no eviction is left anywhere."""
+        """Finish what can be finished; renew the trust when no eviction is left anywhere.
+
+        The outbox is read first, on a thread of its own for at most a quarter of a recovery
+        lease: a hung MongoDB (a paused server, a half-open connection, pymongo's connection
+        handshake ignores its client-side timeout) then reads as "cannot be read", which keeps
+        the trust of the last reading, instead of stalling the renewal until its timeouts run
+        out and turning every cached read into a failed store read (rule 9). Tasks that need
+        the store wait for a reading that worked."""
         with self._run_lock:
             check = self._trust.check_begins()
-            own_left = self._finish_own()
-            outbox_left = self._finish_outbox()
-            if outbox_left is None:  # the store cannot be read: as at its last reading
-                outbox_left = not self._outbox_clear
-            else:
-                self._outbox_clear = not outbox_left
-            if not own_left and not outbox_left:
+            entries = self._outbox_reader(self._read_outbox, self._trust.recovery_lease / 4)
+            readable = entries is not UNREADABLE
+            with pymongo.timeout(self._trust.recovery_lease / 2):
+                own_left = self._finish_own(readable)
+                if readable:
+                    self._outbox_clear = not self._finish_outbox(entries)
+            if not own_left and self._outbox_clear:
                 self._trust.recovery_renewed(check)
 
-    def _finish_own(self) -> bool:
-        """Finish this worker's tasks, oldest first; True if an eviction is left."""
+    def _read_outbox(self, batch: int = OUTBOX_BATCH) -> list:
+        return self._outbox.pending(batch) if self._outbox is not None else []
+
+    def _finish_own(self, store_readable: bool) -> bool:
+        """Finish this worker's tasks, oldest first (those that need the store only when it
+        answered); True if an eviction is left."""
         for task in self.pending():
-            if self._finish(task):
+            if (store_readable or not task.needs_store) and self._finish(task):
                 with self._lock:
                     self._tasks.remove(task)
-                self._forget(task)
+                if store_readable:
+                    self._forget(task)
         return any(task.blocks_trust for task in self.pending())
 
-    def _finish_outbox(self, batch: int = 100):
-        """Finish the outbox's tasks (every worker's); True if an eviction is left there, None
-        if the store cannot be read."""
+    def _finish_outbox(self, entries) -> bool:
+        """Finish the outbox's tasks (every worker's); True if an eviction is left there."""
         mine = {task.outbox_id for task in self.pending()}
-        try:
-            entries = self._outbox.pending(batch) if self._outbox is not None else []
-        except PyMongoError as err:
-            log.debug("could not read the outbox: %s", describe(err))
-            return None
         left = False
         for entry in entries:
             task = task_of(entry)
@@ -179,7 +196,7 @@ class Recovery:
                 self._forget(task)
             else:
                 left = left or task.blocks_trust
-        return left or len(entries) >= batch
+        return left or len(entries) >= OUTBOX_BATCH
 
     def _finish(self, task) -> bool:
         try:
@@ -236,6 +253,44 @@ class Recovery:
             if not settled:
                 self.record(Recount(what, ident))
         return changed
+
+
+class BoundedCall:
+    """Runs calls on a daemon thread of its own and waits for each at most `timeout`: the
+    result, or UNREADABLE if it raised the store's error or is still running (it goes on,
+    and until it returns the next calls answer UNREADABLE at once). One long-lived thread, so
+    the embedded store's per-thread connection is opened once."""
+
+    def __init__(self):
+        self._requests = queue.SimpleQueue()
+        self._busy = threading.Event()
+        self._thread = None
+
+    def __call__(self, call, timeout: float):
+        if self._busy.is_set():
+            return UNREADABLE
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._serve, name="feedapp-store-call", daemon=True)
+            self._thread.start()
+        done, outcome = threading.Event(), {}
+        self._busy.set()
+        self._requests.put((call, outcome, done))
+        if not done.wait(timeout):
+            return UNREADABLE
+        return outcome.get("value", UNREADABLE)
+
+    def _serve(self):
+        while True:
+            call, outcome, done = self._requests.get()
+            try:
+                outcome["value"] = call()
+            except PyMongoError as err:
+                log.debug("store call failed: %s", describe(err))
+            except Exception as err:  # noqa: BLE001 - this thread must never die
+                log.warning("store call failed: %r", err)
+            finally:
+                self._busy.clear()
+                done.set()
 
 
 class RecoveryThread(threading.Thread):
