@@ -50,6 +50,10 @@ class RedisProxy:
 
     def close(self):
         self._closed = True
+        try:
+            self._server.shutdown(socket.SHUT_RDWR)  # wakes the thread blocked in accept()
+        except OSError:
+            pass
         self._server.close()
         with self._lock:
             pipes = list(self._pipes)

@@ -148,6 +148,10 @@ class Recovery:
         with self._lock:
             return list(self._tasks)
 
+    def close(self):
+        """Stop the thread that reads the outbox (the recovery thread's last act)."""
+        self._outbox_reader.close()
+
     # --- finishing -------------------------------------------------------------------------------
 
     def run(self):
@@ -279,9 +283,15 @@ class BoundedCall:
             return UNREADABLE
         return outcome.get("value", UNREADABLE)
 
+    def close(self):
+        """End the thread (once its call in flight, if any, has returned)."""
+        if self._thread is not None:
+            self._requests.put(None)
+            self._thread = None
+
     def _serve(self):
-        while True:
-            call, outcome, done = self._requests.get()
+        while (request := self._requests.get()) is not None:
+            call, outcome, done = request
             try:
                 outcome["value"] = call()
             except PyMongoError as err:
@@ -309,6 +319,7 @@ class RecoveryThread(threading.Thread):
             except Exception as err:  # noqa: BLE001 - retried next tick; never dies
                 log.warning("recovery failed: %r", err)
             self._stopping.wait(self._interval)
+        self._recovery.close()
 
     def stop(self):
         self._stopping.set()
