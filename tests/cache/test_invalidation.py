@@ -121,6 +121,17 @@ def test_when_the_acks_cannot_be_read_the_writer_waits_out_the_lease(workers):
     assert writer.stats.pending()["invalidations.ack_failures"] == 1
 
 
+def test_an_idle_listener_pings_once_per_interval_and_stays_trusted(workers, redis_client):
+    """A listener's trust needs one PING per quarter lease; pinging again on every pong would
+    keep an idle worker busy (a third of a core each) and slow every write on the machine."""
+    redis_client.config_resetstat()
+    time.sleep(LEASE)
+    pings = redis_client.info("commandstats").get("cmdstat_ping", {}).get("calls", 0)
+    per_listener = 4  # one PING each quarter lease
+    assert 0 < pings <= len(workers) * (per_listener + 2)
+    assert all(worker.listener.live for worker in workers)
+
+
 def test_listeners_register_while_subscribed_and_leave_when_they_stop(workers, redis_client):
     registered = {m.decode() for m in redis_client.zrange(KEYS.listeners, 0, -1)}
     assert registered == {"w0", "w1", "w2"}

@@ -14,6 +14,7 @@ Cluster it subscribes on the master that owns the channel's slot and ends the se
 another node takes the slot over (`node_check`).
 """
 import logging
+import math
 import os
 import threading
 import time
@@ -130,7 +131,8 @@ class Listener(threading.Thread):
         raise TimeoutError("no subscribe confirmation")
 
     def _listen(self, pubsub, client):
-        registered = checked = last_ping = self._clock()
+        registered = checked = self._clock()
+        last_ping = -math.inf  # the first PING goes out at once
         unanswered = []  # send times of the pings not answered yet, oldest first
         while not self._stopping.is_set():
             now = self._clock()
@@ -140,7 +142,9 @@ class Listener(threading.Thread):
             if now - checked >= self._node_check_interval:
                 self._check_node(client)
                 checked = now
-            if now - last_ping >= self._ping_interval or not unanswered:
+            # One PING per interval, not one per pong: a PING always in flight would keep this
+            # thread, its worker's GIL and Redis busy for nothing.
+            if now - last_ping >= self._ping_interval:
                 pubsub.ping(repr(now))
                 unanswered.append(now)
                 last_ping = now
