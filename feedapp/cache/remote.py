@@ -10,7 +10,7 @@ once for a backoff period instead of waiting on a dead server, and callers skip 
 
 Redis Cluster: a value and its lease share a hash tag (keys.py), so each script touches one
 slot; calls on several keys send one command or script per slot group in one `Batch`
-(feedapp/redis_client.py). On a single Redis that is one group: the same commands as before.
+(feedapp/redis_client.py). On a single Redis that is one group: the commands a plain client sends.
 """
 import secrets
 
