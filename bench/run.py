@@ -311,7 +311,7 @@ def micro_results() -> dict:
 
 
 def targets(cells, micro) -> list:
-    """[(what, target, measured, met)] for the issue's targets that this run measured."""
+    """[(what, target, measured, met)] for the performance targets that this run measured."""
     get = {(c["config"], c["workload"]): c for c in cells}
 
     def rps(config, workload):

@@ -1,7 +1,7 @@
 """Request lists for wrk (Zipf-distributed keys), logins, and the stale-read probe.
 
 Users are ranked by followers (most followed first) and a read picks rank r with probability
-proportional to 1 / r^s (s = 1.1), so the hot 1 % of users gets most reads, as in the seeds.
+proportional to 1 / r^s (s = 1.1), so the hot 1 % of users gets most reads.
 Each list is written one request a line (METHOD, path, bearer token or "-", JSON body,
 separated by tabs) for bench/requests.lua, which cycles through it.
 """

@@ -1,4 +1,4 @@
-"""feedapp: a social-feed service whose reads go through cache tiers (see ARCHITECTURE.md)."""
+"""feedapp: a social-feed service whose reads go through cache tiers (see docs/design.md)."""
 import logging
 import os
 

@@ -127,8 +127,10 @@ def init_app(app):
         log.warning("MongoDB could not confirm a write: %r", err)
         return handle_api_error(unavailable("The database could not confirm the write in time; retry it"))
 
+    # A backstop: the embedded store reports its SQLite errors as pymongo's AutoReconnect
+    # (docstore/database.py, translate_errors), which handle_mongo answers.
     @app.errorhandler(sqlite3.Error)
-    def handle_embedded_store(err):  # raised while a cursor of the embedded store is read
+    def handle_embedded_store(err):
         log.warning("embedded store error: %r", err)
         return handle_api_error(unavailable("The database is unavailable; try again shortly"))
 

@@ -4,7 +4,7 @@ several keys, so that the same code runs on a single Redis and on a Redis Cluste
 URLs: `REDIS_URL` / `AUTH_REDIS_URL` of the form
 `redis+cluster://[user:password@]host:port[,host:port...]` (or `rediss+cluster://` for TLS)
 name a Redis Cluster, reached through redis-py's `RedisCluster` with those nodes as startup
-nodes; every other URL (`redis://`, `rediss://`, `unix://`) names one Redis, as before.
+nodes; every other URL (`redis://`, `rediss://`, `unix://`) names one Redis (`redis.Redis`).
 
 Slots: a Redis Cluster refuses a script, a transaction or a multi-key command whose keys lie
 in different hash slots. `Batch` is the mechanism for everything that touches several keys:

@@ -172,7 +172,8 @@ class Repository:
         return doc
 
     def _duplicate_field(self, err: DuplicateKeyError, doc: dict) -> str:
-        # MongoDB names the violated key; mongomock and litemongo say only "E11000", so ask.
+        # MongoDB and the embedded store name the violated key; mongomock says only "E11000":
+        # ask the store which one is taken.
         pattern = (err.details or {}).get("keyPattern")
         if pattern:
             return "email" if "email" in pattern else "username"

@@ -3,7 +3,7 @@
 Nothing here runs at import time or in `create_app`: a gunicorn worker builds its own MongoDB
 and Redis clients, its L1 and its listener thread after fork, and a process that forks after
 using them (a preloading master, a test) gets fresh ones in the child, because everything is
-keyed by the process id (rule 7).
+keyed by the process id (docs/design.md, rule 7).
 """
 import logging
 import os

@@ -1,16 +1,16 @@
 """L2: Redis, shared by every worker of every app server.
 
-Values are stored with TTLs (rule 10). A reader that misses takes a short lease
+Values are stored with TTLs (docs/design.md, rule 10). A reader that misses takes a short lease
 (`SET lease NX PX`); a write's invalidation deletes value *and* lease; the reader's fill is a
 Lua script that stores the value only while its own lease is still there, so a value loaded
-before a write can never be stored after that write's invalidation (rule 4).
+before a write can never be stored after that write's invalidation (docs/design.md, rule 4).
 
 Every call goes through a circuit breaker: when Redis fails, calls raise `L2Unavailable` at
 once for a backoff period instead of waiting on a dead server, and callers skip L2.
 
 Redis Cluster: a value and its lease share a hash tag (keys.py), so each script touches one
 slot; calls on several keys send one command or script per slot group in one `Batch`
-(feedapp/redis_client.py). On a single Redis that is one group: the same commands as before.
+(feedapp/redis_client.py). On a single Redis that is one group: the commands a plain client sends.
 """
 import secrets
 

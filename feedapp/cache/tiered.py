@@ -1,16 +1,19 @@
 """The cascade every cacheable read goes through: `get_or_load(key, loader)`.
 
 L1 (this worker) → L2 (Redis) → loader (MongoDB, L3), refilling upward:
-- L1 and L2 are used only while this worker trusts them (rule 6; invalidation/trust.py).
+- L1 and L2 are used only while this worker trusts them (docs/design.md, rule 6;
+  invalidation/trust.py).
 - Concurrent misses of one key in a worker share one load (single-flight); the in-flight
   entry is removed when the load ends, so no per-key lock outlives it.
 - Across workers, an L2 miss takes the key's lease; a reader that finds another worker's lease
   waits for that worker's fill instead of loading too, and takes the lease over if its holder
-  lets it go without a fill (rule 8: one store load per cold key per deployment).
-- Fills are guarded in both tiers (rule 4): L1 by the token of `LocalCache.begin`, L2 by the
-  lease checked in Lua.
+  lets it go without a fill (docs/design.md, rule 8: one store load per cold key per
+  deployment).
+- Fills are guarded in both tiers (docs/design.md, rule 4): L1 by the token of
+  `LocalCache.begin`, L2 by the lease checked in Lua.
 - A loader's None ("no such document") is cached briefly as absent (penetration guard).
-- Any Redis failure skips L2 (the breaker makes that immediate), never fails the read (rule 9).
+- Any Redis failure skips L2 (the breaker makes that immediate), never fails the read
+  (docs/design.md, rule 9).
 
 Requests report the deepest tier any of their reads reached through `tiers.deepest()`, which
 the API layer sends as `X-Cache`.
@@ -193,7 +196,8 @@ class TieredCache:
         expire (LocalCache.expiring), one MGET per `batch` keys, and store them as new fills.
         Hot keys then stay in L1 instead of missing once per TTL in every worker; no TTL is
         extended (each value comes fresh from L2) and an invalidation during the fetch wins
-        (rule 4). Keys L2 no longer holds are left to expire. Returns how many were stored."""
+        (docs/design.md, rule 4). Keys L2 no longer holds are left to expire. Returns how
+        many were stored."""
         if self.remote is None or not self._l1_trusted():
             return 0
         keys = self.local.expiring()
@@ -326,7 +330,7 @@ class TieredCache:
             except L2Unavailable:
                 return result
             self.stats.count("l2.fills", landed)
-            if landed < len(fills):  # a write invalidated the key meanwhile: rule 4 at work
+            if landed < len(fills):  # a write invalidated the key meanwhile (docs/design.md, rule 4)
                 self.stats.count("l2.fills_refused", len(fills) - landed)
         return result
 

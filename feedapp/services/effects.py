@@ -37,7 +37,8 @@ class Effects:
         later (a hung server that resumes): targets [(kind, id)] are recounted and `evict`
         (and `evict_prefixes`) evicted as soon as the store answers, and the error goes on (a
         503). Not at once: while the store is away, what the caches hold is still what it
-        holds, and serving it is rule 9; a retry that finds the write done evicts at once."""
+        holds, and serving it is right (docs/design.md, rule 9); a retry that finds the
+        write done evicts at once."""
         try:
             return write()
         except Unfinished as unfinished:

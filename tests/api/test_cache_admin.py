@@ -4,10 +4,14 @@ import socket
 
 import jwt
 import pytest
+from bson import ObjectId
 
 from feedapp import create_app
 
-from .helpers import JUNK, NOT_OBJECTS, assert_error, assert_validation_error, big_body, raw_json
+from ..cache.workers import eventually
+from .helpers import (
+    JUNK, NOT_OBJECTS, UNKNOWN_ID, assert_error, assert_validation_error, big_body, create_post, raw_json,
+)
 
 INVALIDATE = "/api/cache/invalidate"
 
@@ -121,29 +125,113 @@ def invalidate(client, user, body):
     return client.post(INVALIDATE, json=body, headers=user.headers)
 
 
-@pytest.mark.parametrize(
-    "body",
-    [
-        {"keys": ["profile:0123456789abcdef01234567"]},
-        {"keys": ["feedapp:v1:cache:post:0123456789abcdef01234567"]},
-        {"keys": ["post:a", "timeline:b:20:-", "feed:c:20:-", "username:alice", "explore:0:abc"]},
-        {"prefix": "profile:"},
-        {"prefix": "feed:0123456789abcdef01234567:"},
-        {"prefix": "feedapp:v1:cache:explore:"},
-    ],
-)
-def test_admin_invalidates_cache_keys_and_prefixes(client, admin, body):
-    response = invalidate(client, admin, body)
+def profile_bio(client, user):
+    """(bio, tier) of a read of user's public profile."""
+    response = client.get(f"/api/users/{user.id}")
     assert response.status_code == 200
-    result = response.get_json()
-    assert set(result) == {"invalidated"} and type(result["invalidated"]) is int and result["invalidated"] >= 0
+    return response.get_json()["bio"], response.headers["X-Cache"]
 
 
-def test_reads_stay_correct_after_invalidation(client, admin, alice):
-    client.get(f"/api/users/{alice.id}")
-    client.patch("/api/me", json={"bio": "fresh"}, headers=alice.headers)
-    invalidate(client, admin, {"keys": [f"profile:{alice.id}"]})
-    assert client.get(f"/api/users/{alice.id}").get_json()["bio"] == "fresh"
+def post_content(client, post_id):
+    """(content, tier) of a read of one post."""
+    response = client.get(f"/api/posts/{post_id}")
+    assert response.status_code == 200
+    return response.get_json()["content"], response.headers["X-Cache"]
+
+
+def behind_the_caches(resources, collection, ident, **fields):
+    """Change a document in the store directly, not through a service: nothing is evicted, so
+    the caches go on serving the old representation until an admin invalidates it."""
+    result = resources.repo.db[collection].update_one({"_id": ObjectId(ident)}, {"$set": fields})
+    assert result.modified_count == 1
+
+
+def stale_profile(client, resources, user, bio="changed in the store"):
+    """Cache user's profile, change it in the store behind the caches, and check that the
+    cached read is now stale (served from L1 with the old bio); returns the old bio."""
+    old, _ = profile_bio(client, user)  # now in L1 and L2, if it was not before
+    behind_the_caches(resources, "users", user.id, bio=bio)
+    assert profile_bio(client, user) == (old, "L1")
+    return old
+
+
+# The ways an admin can name a cached profile: a key relative to the cache area (as the key
+# scheme writes it, braces of the hash tag included) or absolute, or a prefix of either.
+PROFILE_TARGETS = {
+    "relative key": lambda keys, user_id: {"keys": [f"profile:{{{user_id}}}"]},
+    "absolute key": lambda keys, user_id: {"keys": [keys.profile(user_id)]},
+    "prefix of one user": lambda keys, user_id: {"prefix": f"profile:{{{user_id}}}"},
+    "family prefix": lambda keys, user_id: {"prefix": "profile:"},
+    "absolute family prefix": lambda keys, user_id: {"prefix": keys.cache_root + "profile:"},
+}
+
+
+@pytest.mark.parametrize("target", PROFILE_TARGETS.values(), ids=PROFILE_TARGETS)
+def test_invalidate_evicts_a_stale_cached_profile_from_l1_and_l2(client, admin, alice, resources, target):
+    stale_profile(client, resources, alice)
+    response = invalidate(client, admin, target(resources.keys, alice.id))
+    assert response.status_code == 200
+    assert response.get_json() == {"invalidated": 1}  # the one cached profile, deleted from L2
+    assert profile_bio(client, alice) == ("changed in the store", "L3")  # and gone from this L1
+
+
+def test_invalidate_counts_only_the_cached_keys_it_deleted(client, admin, alice, bob, resources):
+    stale_profile(client, resources, alice, bio="alice, changed")
+    stale_profile(client, resources, bob, bio="bob, changed")
+    names = [f"profile:{{{alice.id}}}", f"profile:{{{bob.id}}}", f"profile:{{{UNKNOWN_ID}}}"]
+    response = invalidate(client, admin, {"keys": names})
+    assert response.status_code == 200 and response.get_json() == {"invalidated": 2}
+    assert invalidate(client, admin, {"keys": names}).get_json() == {"invalidated": 0}  # none left
+    assert profile_bio(client, alice) == ("alice, changed", "L3")
+    assert profile_bio(client, bob) == ("bob, changed", "L3")
+
+
+def test_invalidate_evicts_only_what_it_names(client, admin, alice, resources):
+    post_id = create_post(client, alice, "as written")["id"]
+    assert post_content(client, post_id)[1] == "L3"
+    behind_the_caches(resources, "posts", post_id, content="changed in the store")
+    stale_profile(client, resources, alice)
+
+    assert invalidate(client, admin, {"prefix": "profile:"}).get_json() == {"invalidated": 1}
+    assert profile_bio(client, alice) == ("changed in the store", "L3")
+    assert post_content(client, post_id) == ("as written", "L1")  # another family: untouched
+
+    assert invalidate(client, admin, {"keys": [f"post:{{{post_id}}}"]}).get_json() == {"invalidated": 1}
+    assert post_content(client, post_id) == ("changed in the store", "L3")
+
+
+@pytest.fixture
+def two_workers(config, redis_client):
+    """Two apps as two workers of one deployment: one embedded store, one Redis, each its own
+    L1 and invalidation listener."""
+    shared = config.with_overrides(mongo_uri=None)
+    apps = [create_app(shared) for _ in range(2)]
+    for app in apps:
+        app.config["TESTING"] = True
+        assert eventually(app.extensions["feedapp"].tiers.trust.l1), "a worker never trusted its L1"
+    yield [app.test_client() for app in apps]
+    for app in apps:
+        app.extensions["feedapp"].close()
+
+
+def test_invalidate_evicts_from_the_l1_of_every_worker(two_workers):
+    a, b = two_workers
+    user = logged_in(a, "someone")
+    root = logged_in(a, "root", admin=True)
+    user_id = a.get("/api/me", headers=user).get_json()["id"]
+    resources = a.application.extensions["feedapp"]
+
+    def bio_in(worker):
+        response = worker.get(f"/api/users/{user_id}")
+        return response.get_json()["bio"], response.headers["X-Cache"]
+
+    assert bio_in(a)[1] == "L3" and bio_in(b)[1] == "L2"  # both workers hold it in L1 now
+    old = bio_in(b)[0]
+    behind_the_caches(resources, "users", user_id, bio="changed in the store")
+    assert bio_in(b) == (old, "L1")
+    response = a.post(INVALIDATE, json={"keys": [f"profile:{{{user_id}}}"]}, headers=root)
+    assert response.get_json() == {"invalidated": 1}
+    assert bio_in(b) == ("changed in the store", "L3")  # the other worker's L1 was evicted too
 
 
 def test_invalidate_without_token_is_401(client):

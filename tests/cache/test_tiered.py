@@ -2,7 +2,7 @@
 publisher) sharing one Redis, as two gunicorn workers would.
 
 The stale-fill races pause a reader inside its load while another worker writes and
-invalidates; afterwards every tier must agree with the store (rule 4).
+invalidates; afterwards every tier must agree with the store (docs/design.md, rule 4).
 """
 import threading
 import time
@@ -477,7 +477,7 @@ def test_a_refresh_leaves_a_readers_fill_in_flight_alone(clocked_pair):
 
 def test_a_hung_store_keeps_the_trust_of_the_last_reading(redis_server, redis_client):
     """The outbox read of a paused MongoDB does not return for seconds: that reads as "cannot
-    be read" after a quarter recovery lease, so cached reads go on (rule 9)."""
+    be read" after a quarter recovery lease, so cached reads go on (docs/design.md, rule 9)."""
     a = make_worker(redis_server.url, "a")
     try:
         store = Store({"name": "v"})

@@ -1,4 +1,4 @@
-"""Faults under steady load, 4 gunicorn workers (issue 5): the cache Redis killed, restarted,
+"""Faults under steady load, 4 gunicorn workers: the cache Redis killed, restarted,
 paused; the subscriber connections killed; a worker killed; the store offline.
 
 Each test owns its cache redis-server (so it can kill, pause and restart it) and a separate
@@ -27,7 +27,7 @@ pytestmark = pytest.mark.slow
 
 WORKERS = 4
 SOCKET_TIMEOUT_MS = 1000  # feedapp's Redis socket timeout (REDIS_TIMEOUT default)
-DETECTION_TARGET_MS = 1000  # the issue's target for a listener noticing a dead/paused Redis
+DETECTION_TARGET_MS = 1000  # the longest a listener may take to notice a dead/paused Redis
 
 
 @pytest.fixture

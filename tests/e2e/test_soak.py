@@ -1,11 +1,11 @@
-"""Soak (issue 5): several minutes of mixed traffic as fast as the box allows, 4 workers.
+"""Soak: several minutes of mixed traffic as fast as the box allows, 4 workers.
 
 Readers and writers touch many distinct keys (profiles, timelines, feeds, posts, explore with
 varied filters: each filter set has its own cache key) so that anything kept per key (locks,
 single-flight entries, generations) would show as growth. Checked at the end: zero 5xx,
 every worker's RSS flat after warm-up, Redis memory bounded, every Redis key has a TTL, no L1
-above its maxsize. SOAK_SECONDS sets the length (default 180, as the issue asks); the figures
-are printed and kept in soak.json under the test's tmp dir.
+above its maxsize. SOAK_SECONDS sets the length (default 180); the figures are printed and
+kept in soak.json under the test's tmp dir.
 """
 import json
 import os

@@ -266,7 +266,7 @@ def test_a_login_past_the_limit_ends_the_oldest_session(three_per_user):
     assert live(three_per_user, pairs) == [1, 2, 3]
     assert_unauthorized(three_per_user.authenticate, pairs[0]["access_token"], message="Token has been revoked")
     assert_unauthorized(three_per_user.refresh, pairs[0]["refresh_token"], message="Refresh token is no longer valid")
-    three_per_user.refresh(pairs[1]["refresh_token"])  # the others work as before
+    three_per_user.refresh(pairs[1]["refresh_token"])  # the others still work
 
 
 def test_each_user_has_a_limit_of_their_own(three_per_user):

@@ -17,7 +17,7 @@ worker's trust (trust.py) when no eviction is left anywhere: an eviction this wo
 not deliver revokes its trust at once, and one in the outbox keeps every worker from trusting
 its caches until some worker has delivered it. When the store cannot be read, the outbox is
 taken to be as it was at the last successful read (serving from the caches while MongoDB is
-down is rule 9; a write cannot commit meanwhile).
+down: docs/design.md, rule 9; a write cannot commit meanwhile).
 """
 import logging
 import queue
@@ -161,8 +161,8 @@ class Recovery:
         lease: a hung MongoDB (a paused server, a half-open connection, pymongo's connection
         handshake ignores its client-side timeout) then reads as "cannot be read", which keeps
         the trust of the last reading, instead of stalling the renewal until its timeouts run
-        out and turning every cached read into a failed store read (rule 9). Tasks that need
-        the store wait for a reading that worked."""
+        out and turning every cached read into a failed store read (docs/design.md, rule 9).
+        Tasks that need the store wait for a reading that worked."""
         with self._run_lock:
             check = self._trust.check_begins()
             entries = self._outbox_reader(self._read_outbox, self._trust.recovery_lease / 4)

@@ -3,11 +3,12 @@
 In order: L2 first (delete, or insert a post entry into cached lists), then this worker's L1
 (so no reader here can refill it from the old L2 value), then every other worker's L1
 (`Publisher.publish`, which returns once each has applied it or stopped trusting). The write
-side never fails a write (rule 1): what it cannot do now becomes an `Eviction` task of the
-recovery, which revokes this worker's trust, and the write then waits one recovery lease
-(trust.py) after the outbox took the task, so that every other worker has either seen it (and stopped trusting
-until it is delivered) or stopped trusting anyway. Returning from here therefore means: no
-worker serves what this write changed from a cache (README, "When things fail").
+side never fails a write (docs/design.md, rule 1): what it cannot do now becomes an
+`Eviction` task of the recovery, which revokes this worker's trust, and the write then waits
+one recovery lease (trust.py) after the outbox took the task, so that every other worker has
+either seen it (and stopped trusting until it is delivered) or stopped trusting anyway.
+Returning from here therefore means: no worker serves what this write changed from a cache
+(README, "When things fail").
 """
 import logging
 import time
