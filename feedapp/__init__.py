@@ -16,6 +16,7 @@ SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
     "Cross-Origin-Opener-Policy": "same-origin",
 }
+_SECURITY_ITEMS = tuple(SECURITY_HEADERS.items())
 HSTS = "max-age=31536000; includeSubDomains"
 
 
@@ -53,15 +54,18 @@ def create_app(config: Config | None = None) -> Flask:
 
 def _worker_header(response):
     # Which worker answered: lets tests and operators see requests spread across workers.
-    response.headers["X-Worker"] = str(os.getpid())
+    response.headers.add("X-Worker", str(os.getpid()))
     return response
 
 
 def _security_headers(response):
-    for name, value in SECURITY_HEADERS.items():
-        response.headers.setdefault(name, value)  # /dashboard sets its own CSP
-    if request.path.startswith("/api/") and "Cache-Control" not in response.headers:
-        response.headers["Cache-Control"] = "no-store"  # tokens and private profiles
+    headers = response.headers
+    # One scan for the names a view set itself (a page's own CSP) and one extend: a setdefault
+    # per header scans the list once each (~15 µs a response).
+    present = {name.lower() for name, _ in headers.items()}
+    headers.extend([item for item in _SECURITY_ITEMS if item[0].lower() not in present])
+    if "cache-control" not in present and request.path.startswith("/api/"):
+        headers["Cache-Control"] = "no-store"  # tokens and private profiles
     return response
 
 

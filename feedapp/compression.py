@@ -75,20 +75,30 @@ def compress(response):
     if response.status_code in NO_BODY or request.method == "HEAD":
         return response
     response.direct_passthrough = False  # a file werkzeug would have streamed: read it
-    response.set_data(ENCODERS[coding](response.get_data()))
+    response.set_data(_compressed(response, coding))
     response.headers["Content-Encoding"] = coding
     response.headers.pop("Accept-Ranges", None)  # ranges would be of the compressed bytes
     return response
 
 
+def _compressed(response, coding: str) -> bytes:
+    """The body compressed; made once per cached value when the answer is one's
+    representation (feedapp/api/representations.py) and its body is still that one."""
+    representation = getattr(response, "representation", None)
+    body = response.response
+    if representation is not None and len(body) == 1 and body[0] is representation.body:
+        return representation.encoded(coding, ENCODERS[coding])
+    return ENCODERS[coding](response.get_data())
+
+
 def _could_vary(response) -> bool:
     """Whether this answer's body is one that is compressed when the client allows it."""
+    length = response.content_length  # first: most answers are small, and this is the cheapest
+    if length is None or length < MIN_SIZE:
+        return False
     if response.mimetype not in COMPRESSIBLE or "Content-Encoding" in response.headers:
         return False
-    if response.is_streamed and not response.direct_passthrough:
-        return False  # a generator: never buffered here
-    length = response.content_length
-    return length is not None and length >= MIN_SIZE
+    return not (response.is_streamed and not response.direct_passthrough)  # a generator: never buffered
 
 
 def _weaken_etag(response):

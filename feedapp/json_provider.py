@@ -21,8 +21,12 @@ class ORJSONProvider(DefaultJSONProvider):
         return self._encode(obj, **kwargs).decode()
 
     def response(self, *args, **kwargs):
-        body = self._encode(self._prepare_response_obj(args, kwargs))
-        return self._app.response_class(body + b"\n", mimetype=self.mimetype)
+        return self._app.response_class(self.encode_body(self._prepare_response_obj(args, kwargs)),
+                                        mimetype=self.mimetype)
+
+    def encode_body(self, obj) -> bytes:
+        """The bytes of a JSON response carrying obj."""
+        return self._encode(obj) + b"\n"
 
     def _encode(self, obj, **kwargs) -> bytes:
         if not kwargs:

@@ -5,6 +5,7 @@ files under PROMETHEUS_MULTIPROC_DIR (set by the gunicorn master before it forks
 each start; `child_exit` marks dead workers), and /metrics merges them, so nothing a worker
 counted is lost when it dies. Cache counters come from the Redis totals (see stats.py).
 """
+import bisect
 import os
 
 from prometheus_client import CollectorRegistry, Histogram, generate_latest, multiprocess
@@ -20,18 +21,23 @@ REQUEST_SECONDS = Histogram(
 )
 
 
+_series = {}  # label values -> their histogram: few (routes x methods x classes x families x tiers)
+
+
 def observe(route, method, status, family, tier, seconds):
-    REQUEST_SECONDS.labels(
-        route or "unmatched", method, f"{status // 100}xx", family or "-", tier or "-"
-    ).observe(seconds)
+    labels = (route or "unmatched", method, f"{status // 100}xx", family or "-", tier or "-")
+    series = _series.get(labels)
+    if series is None:  # labels() validates and locks on every call: once per series is enough
+        series = _series[labels] = REQUEST_SECONDS.labels(*labels)
+    series.observe(seconds)
+
+
+_BUCKET_NAMES = tuple(str(round(bound * 1e6)) for bound in LATENCY_BUCKETS) + ("inf",)
 
 
 def bucket_name(seconds: float) -> str:
     """The Stats counter suffix of the latency bucket holding `seconds`: its bound in µs."""
-    for bound in LATENCY_BUCKETS:
-        if seconds <= bound:
-            return str(round(bound * 1e6))
-    return "inf"
+    return _BUCKET_NAMES[bisect.bisect_left(LATENCY_BUCKETS, seconds)]
 
 
 def render(extra_collectors=()) -> bytes:

@@ -28,3 +28,26 @@ def test_log_level_warning_silences_request_lines(client, caplog):
     with caplog.at_level(logging.WARNING, logger="feedapp.access"):
         client.get("/healthz")
     assert access_lines(caplog) == []
+
+
+def _ids_of_a_worker(index, barrier, results):
+    from feedapp.requestlog import new_request_id
+
+    barrier.wait(10)
+    results.put((index, [new_request_id() for _ in range(100)]))
+
+
+def test_request_ids_are_unique_across_forked_workers():
+    """Each worker (forked as gunicorn forks them) numbers its requests under its own random
+    prefix, so no two requests of a deployment share an id."""
+    from feedapp.requestlog import new_request_id
+
+    from tests.unit.forked import run_forked
+
+    before_fork = [new_request_id() for _ in range(100)]
+    outcomes, codes = run_forked(_ids_of_a_worker, lambda i: (i,), processes=3)
+    assert codes == [0, 0, 0]
+    ids = before_fork + [i for worker in outcomes.values() for i in worker]
+    assert len(set(ids)) == len(ids) == 400
+    assert all(len(i) == 32 and int(i, 16) >= 0 for i in ids)
+    assert len({i[:16] for i in ids}) == 4  # one prefix per process

@@ -1,5 +1,4 @@
 """Blueprints (thin: parse → call a service → dump) and the helpers they share."""
-import hashlib
 import json
 import re
 from functools import wraps
@@ -13,6 +12,7 @@ from ..auth import bearer_token
 from ..cache.tiered import tiers
 from ..errors import APIError, invalid_id, unauthorized, validation_error
 from ..schemas import parse_object_id
+from .representations import Representation, Representations
 
 
 def resources():
@@ -63,10 +63,16 @@ def idempotency_key() -> str | None:
 
 def cacheable(body):
     """A 200 JSON response for a cacheable GET (see `cacheable_family`): ETag and
-    If-None-Match handling."""
-    response = jsonify(body)
-    response.headers["Cache-Control"] = "no-cache"
-    return _conditional(response)
+    If-None-Match handling. A body that L1 holds is encoded once (see representations.py)."""
+    encode = current_app.json.encode_body
+    if tiers.deepest() == "L1":
+        representation = current_app.extensions["representations"].of(body, encode)
+    else:  # decoded or loaded for this request alone: nothing to share
+        representation = Representation(body, encode(body))
+    response = current_app.response_class(representation.body, mimetype=current_app.json.mimetype)
+    response.representation = representation  # compression.py takes its variants from here
+    response.headers.add("Cache-Control", "no-cache")  # add: a new response has none to replace
+    return _conditional(response, representation.tag)
 
 
 def cacheable_family(family: str):
@@ -93,17 +99,16 @@ def count_cacheable(response):
     tier = tiers.deepest()
     if family is not None and tier is not None and response.status_code in (200, 304, 404):
         resources().stats.count(f"requests.{tier}.{family}")
-        response.headers["X-Cache"] = tier
+        response.headers.add("X-Cache", tier)
     return response
 
 
-def _conditional(response):
-    """The body's ETag, and 304 when If-None-Match names it (weak comparison, `*` included):
-    what werkzeug's add_etag + make_conditional do for these responses (same tag: the body's
-    SHA-1), without their ~60 µs per response (range handling, a Date header gunicorn sets
+def _conditional(response, tag: str):
+    """The body's ETag (`tag`, its SHA-1), and 304 when If-None-Match names it (weak
+    comparison, `*` included): what werkzeug's add_etag + make_conditional do for these
+    responses, without their ~60 µs per response (range handling, a Date header gunicorn sets
     anyway). The rare If-Match request still goes through werkzeug (412 handling)."""
-    tag = hashlib.sha1(response.get_data()).hexdigest()  # noqa: S324 - a content tag, not security
-    response.headers["ETag"] = quote_etag(tag)
+    response.headers.add("ETag", quote_etag(tag))
     if "If-Match" in request.headers:
         return response.make_conditional(request)
     wanted = request.headers.get("If-None-Match")
@@ -142,6 +147,7 @@ def reject_large_bodies():
 def register_blueprints(app):
     from . import auth, cache, feed, ops, posts, users, web
 
+    app.extensions["representations"] = Representations()
     app.before_request(reject_large_bodies)
     app.after_request(count_cacheable)
     for module in (auth, users, posts, feed, cache, ops, web):

@@ -1,0 +1,137 @@
+"""Where a cached read's time goes, in process: µs per request and per item of feedapp's work.
+
+Builds the app (embedded store in memory, a private redis-server), warms one profile into
+L1, then calls the WSGI app directly, back to back, for `GET /healthz` and for that profile
+(alternating rounds, medians), and samples the profile requests with pyinstrument. Each
+item's share of the samples, times the unprofiled time per request, is its cost in µs.
+
+    python -m bench.request_overhead [--root DIR] [--requests 5000]
+"""
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+# Items: (label, function names whose time counts, outermost call only).
+ITEMS = [
+    ("Flask and werkzeug around the view (context, routing, WSGI response)", None),
+    ("the view: the L1 lookup through the service", ("ProfileService.get",)),
+    ("the view: the answer (body, ETag, conditional GET)", ("cacheable",)),
+    ("request id and start time (requestlog._start)", ("_start",)),
+    ("413 check (reject_large_bodies)", ("reject_large_bodies",)),
+    ("request log and latency histogram (requestlog._finish)", ("_finish",)),
+    ("security headers", ("_security_headers",)),
+    ("compression check", ("compress",)),
+    ("X-Cache and its counter (count_cacheable)", ("count_cacheable",)),
+    ("CORS", ("add_headers", "preflight")),
+    ("X-Worker", ("_worker_header",)),
+]
+
+
+def build(root: Path, workdir: Path):
+    sys.path.insert(0, str(root))
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(workdir / "prometheus")  # as under gunicorn
+    (workdir / "prometheus").mkdir()
+    from feedapp import create_app
+    from feedapp.config import Config
+    from feedapp.embedded_redis import EmbeddedRedis
+
+    redis = EmbeddedRedis(workdir / "redis", persist=False).start()
+    config = Config(mongo_uri="memory://", redis_url=redis.url, data_dir=workdir / "var", jwt_secret="s" * 48,
+                    password_hash_method="pbkdf2:sha256:1000", register_address_limit=0, log_level="WARNING")
+    app = create_app(config)
+    client = app.test_client()
+    answer = client.post("/api/auth/register",
+                         json={"username": "alice", "password": "password123", "email": "alice@example.com"})
+    user_id = answer.get_json()["user"]["id"]
+    for _ in range(200):  # until this worker trusts its L1 and holds the profile
+        if client.get(f"/api/users/{user_id}").headers.get("X-Cache") == "L1":
+            break
+        time.sleep(0.02)
+    else:
+        raise RuntimeError("the profile never came from L1")
+    return app, redis, f"/api/users/{user_id}"
+
+
+def caller(app, path):
+    from werkzeug.test import EnvironBuilder
+
+    environ = EnvironBuilder(path=path).get_environ()
+
+    def start_response(status, headers, exc_info=None):
+        pass
+
+    def call():
+        body = app(dict(environ), start_response)
+        b"".join(body)
+        body.close()
+
+    return call
+
+
+def per_request_us(call, n) -> float:
+    started = time.perf_counter()
+    for _ in range(n):
+        call()
+    return (time.perf_counter() - started) / n * 1e6
+
+
+def shares(call, n) -> dict:
+    """{item label: share of the sampled time}."""
+    from pyinstrument import Profiler
+
+    profiler = Profiler(interval=0.0001)
+    profiler.start()
+    for _ in range(n):
+        call()
+    profiler.stop()
+    root = profiler.last_session.root_frame()
+    totals = {label: 0.0 for label, _ in ITEMS}
+    names = {name: label for label, functions in ITEMS if functions for name in functions}
+
+    def walk(frame):
+        qualified = f"{getattr(frame, 'class_name', None)}.{frame.function}"
+        label = names.get(qualified) or names.get(frame.function)
+        if label is not None:
+            totals[label] += frame.time
+            return  # outermost only
+        for child in frame.children:
+            walk(child)
+
+    walk(root)
+    whole = root.time
+    totals[ITEMS[0][0]] = whole - sum(totals.values())
+    return {label: value / whole for label, value in totals.items()}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--root", default=str(Path(__file__).resolve().parent.parent))
+    parser.add_argument("--requests", type=int, default=5000)
+    parser.add_argument("--rounds", type=int, default=7)
+    args = parser.parse_args(argv)
+    workdir = Path(tempfile.mkdtemp(prefix="feedapp-overhead-"))
+    app, redis, profile_path = build(Path(args.root), workdir)
+    try:
+        healthz, profile = caller(app, "/healthz"), caller(app, profile_path)
+        rounds = {"healthz": [], "profile": []}
+        for _ in range(args.rounds):
+            rounds["healthz"].append(per_request_us(healthz, args.requests))
+            rounds["profile"].append(per_request_us(profile, args.requests))
+        h, p = statistics.median(rounds["healthz"]), statistics.median(rounds["profile"])
+        over = statistics.median(b - a for a, b in zip(rounds["healthz"], rounds["profile"]))
+        print(f"in process, medians of {args.rounds} alternating rounds of {args.requests} requests: "
+              f"GET /healthz {h:.1f} µs, L1-hit GET /api/users/<id> {p:.1f} µs ({over:.1f} µs more)")
+        print("| item (L1-hit profile read) | µs per request |\n|---|---|")
+        for label, share in shares(profile, args.requests).items():
+            print(f"| {label} | {share * p:.1f} |")
+    finally:
+        app.extensions["feedapp"].close()
+        redis.stop()
+
+
+if __name__ == "__main__":
+    main()
