@@ -34,6 +34,8 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.stats_overhead
 	$(BIN)/python -m bench.fanout_curve
 	$(BIN)/python -m bench.compression | tee bench/results/compression.md
+	$(BIN)/python -m bench.request_overhead | tee bench/results/request_overhead.md
+	$(BIN)/python -m bench.service_time | tee bench/results/service_time.md
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 clean:

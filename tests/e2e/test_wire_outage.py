@@ -128,6 +128,10 @@ def test_a_profile_edit_whose_reply_was_lost_shows_everywhere_once_the_store_app
     user_id, headers = register_and_login(dep, "lost_reply", display_name="before")
     profile = f"/api/users/{user_id}"
     on_every_worker(dep, [Probe(profile, shows("before"))], per_worker=1)
+    # Every worker holds an idle connection to the store (GET /api/me always reads it), so the
+    # edit is sent before the server stops answering: a worker that had to open a connection
+    # would time out in its handshake and never send the write the server is to apply.
+    on_every_worker(dep, [Probe("/api/me", shows("before"), headers=headers)], per_worker=1)
     server.pause()
     try:
         edit = fresh("PATCH", dep.url("/api/me"), headers=headers, json={"display_name": "lost reply"})
