@@ -61,11 +61,13 @@ def idempotency_key() -> str | None:
     return key
 
 
-def cacheable(body):
+def cacheable(body, held: bool = True):
     """A 200 JSON response for a cacheable GET (see `cacheable_family`): ETag and
-    If-None-Match handling. A body that L1 holds is encoded once (see representations.py)."""
+    If-None-Match handling. held: body is the very object L1 holds (a profile, a composed
+    page), so when it came from L1 its answer is made once (see representations.py); False
+    for a body composed anew for each request."""
     encode = current_app.json.encode_body
-    if tiers.deepest() == "L1":
+    if held and tiers.deepest() == "L1":
         representation = current_app.extensions["representations"].of(body, encode)
     else:  # decoded or loaded for this request alone: nothing to share
         representation = Representation(body, encode(body))

@@ -19,13 +19,13 @@ def create_post():
 @bp.get("")
 @cacheable_family("explore")
 def explore():
-    return cacheable(resources().posts.explore(query_args(explore_schema)))
+    return cacheable(resources().posts.explore(query_args(explore_schema)), held=False)
 
 
 @bp.get("/<post_id>")
 @cacheable_family("post")
 def get_post(post_id):
-    return cacheable(resources().posts.get(path_id(post_id)))
+    return cacheable(resources().posts.get(path_id(post_id)), held=False)  # composed per request
 
 
 @bp.delete("/<post_id>")

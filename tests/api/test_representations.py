@@ -87,3 +87,15 @@ def test_answers_are_bounded_in_bytes_least_recently_used_first_out():
     assert len(kept) == 2
     huge = kept.of({"big": True}, lambda v: b"z" * 1000)  # larger than the budget: made, not kept
     assert isinstance(huge, Representation) and len(kept) == 2
+
+
+def test_an_answer_composed_anew_for_each_request_is_not_kept(app, client, alice):
+    """A post is composed with its author for each request: keeping its answers would fill the
+    budget with objects nobody asks for again."""
+    post_id = create_post(client, alice, "composed per request")["id"]
+    path = f"/api/posts/{post_id}"
+    assert served_from_l1(client, path)
+    kept = app.extensions["representations"]
+    before = len(kept)
+    assert all(client.get(path).headers["X-Cache"] == "L1" for _ in range(5))
+    assert len(kept) == before
