@@ -1,7 +1,7 @@
 """gunicorn settings for feedapp.
 
 The master (before it forks any worker) starts the embedded redis-servers when REDIS_URL is
-unset (one for the cache, one that never evicts for auth state: feedapp/embedded_redis.py),
+unset (one for the cache, one that never evicts for auth state: feedapp/infra/embedded_redis.py),
 creates the indexes, and seeds demo data into an empty embedded store (never in production); workers inherit
 REDIS_URL and AUTH_REDIS_URL through the environment and build their own clients after fork.
 """
@@ -25,7 +25,7 @@ _embedded = {}
 
 
 def on_starting(server):
-    from feedapp.bootstrap import prepare_deployment, prepare_metrics_dir
+    from feedapp.runtime.bootstrap import prepare_deployment, prepare_metrics_dir
 
     prepare_metrics_dir()
     _embedded["redis"] = prepare_deployment(server.log)  # the servers it started
@@ -40,7 +40,7 @@ def child_exit(server, worker):
 
 def post_worker_init(worker):
     """After fork and app load: start this worker's cache tiers, listener and warm-up."""
-    from feedapp.warmup import start_warmup
+    from feedapp.runtime.warmup import start_warmup
 
     res = worker.wsgi.extensions["feedapp"]
     try:

@@ -1,7 +1,7 @@
 """Measured memory of one cached entry, per key family, in L2 (Redis) and in L1 (a worker).
 
-Seeds demo data with the app's own code (feedapp.seed, on the embedded store), serves
-reads through the app (Flask test client, real redis-server from feedapp.embedded_redis) so
+Seeds demo data with the app's own code (feedapp.runtime.seed, on the embedded store), serves
+reads through the app (Flask test client, real redis-server from feedapp.infra.embedded_redis) so
 the caches fill exactly as in production, then measures:
 - L2: `MEMORY USAGE <key> SAMPLES 0` of every cache key (key, value and Redis's overhead),
   and the payload (STRLEN); for feeds and timelines also the bytes per list entry (a
@@ -26,8 +26,8 @@ from feedapp import create_app
 from feedapp.cache.local import LocalCache
 from feedapp.cache.postlists import PostListCodec
 from feedapp.config import Config
-from feedapp.embedded_redis import EmbeddedRedis
-from feedapp.seed import seed_demo_data
+from feedapp.infra.embedded_redis import EmbeddedRedis
+from feedapp.runtime.seed import seed_demo_data
 
 FAMILIES = ("profile", "post", "feed", "timeline")
 

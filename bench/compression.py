@@ -1,7 +1,7 @@
 """What compressing a 100-post feed page costs and saves, in process and from outside.
 
 1. Levels: bytes and CPU (µs, process time) of one compression of the page, br and gzip at
-   several levels; feedapp uses feedapp.compression.BROTLI_QUALITY and GZIP_LEVEL.
+   several levels; feedapp uses feedapp.http.compression.BROTLI_QUALITY and GZIP_LEVEL.
 2. Hooks: one request through Flask's test client with no compression, feedapp's hook and
    Flask-Compress (same br quality), alternating rounds; and the ETags each sends per encoding.
 3. From outside: gunicorn (one worker, the embedded store seeded with demo data), one
@@ -21,10 +21,10 @@ import zlib
 from pathlib import Path
 
 import brotli
-from flask import Flask, Response, request
+from flask import Flask, Response
 
-from feedapp import compression
 from feedapp.api import _conditional
+from feedapp.http import compression
 
 from .deploy import FEEDAPP, Gunicorn
 

@@ -22,10 +22,10 @@ from feedapp.cache.policy import make_policy
 from feedapp.cache.postlists import PostList, PostListCodec
 from feedapp.cache.tiers import build_tiers
 from feedapp.config import Config
-from feedapp.embedded_redis import EmbeddedRedis
+from feedapp.infra.embedded_redis import EmbeddedRedis
+from feedapp.infra.store import LockedDatabase
+from feedapp.observability.stats import Stats
 from feedapp.repository import Repository
-from feedapp.stats import Stats
-from feedapp.store import LockedDatabase
 
 SIZES = (1, 10, 100, 1_000, 10_000, 100_000)
 ENTRIES, CAP = 20, 200

@@ -16,19 +16,18 @@ from pathlib import Path
 import orjson
 import redis
 
+from feedapp.cache.invalidation import Trust
 from feedapp.cache.keys import Keys
 from feedapp.cache.local import LocalCache
 from feedapp.cache.policy import make_policy
 from feedapp.cache.remote import RemoteCache
-from feedapp.cache.invalidation import Trust
 from feedapp.cache.tiered import PassThroughCache, TieredCache
 from feedapp.config import Config
-from feedapp.embedded_redis import EmbeddedRedis
+from feedapp.infra.embedded_redis import EmbeddedRedis
+from feedapp.infra.store import EmbeddedDatabase
+from feedapp.observability.stats import Stats
 from feedapp.repository import Repository
 from feedapp.schemas import profile_schema
-from feedapp.stats import Stats
-from feedapp.store import EmbeddedDatabase
-
 
 ROUNDS = 10
 

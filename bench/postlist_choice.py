@@ -15,7 +15,7 @@ from bson import ObjectId
 
 from feedapp.cache.postlists import PostList, PostListCodec
 from feedapp.cache.remote import RemoteCache
-from feedapp.embedded_redis import EmbeddedRedis
+from feedapp.infra.embedded_redis import EmbeddedRedis
 
 CAP, FEEDS, ROUNDS = 200, 1000, 15
 

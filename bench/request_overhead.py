@@ -37,7 +37,7 @@ def build(root: Path, workdir: Path):
     (workdir / "prometheus").mkdir()
     from feedapp import create_app
     from feedapp.config import Config
-    from feedapp.embedded_redis import EmbeddedRedis
+    from feedapp.infra.embedded_redis import EmbeddedRedis
 
     redis = EmbeddedRedis(workdir / "redis", persist=False).start()
     config = Config(mongo_uri="memory://", redis_url=redis.url, data_dir=workdir / "var", jwt_secret="s" * 48,

@@ -35,10 +35,10 @@ import redis
 import requests
 
 from feedapp.config import Config
-from feedapp.embedded_redis import EmbeddedRedis
+from feedapp.infra.embedded_redis import EmbeddedRedis
+from feedapp.infra.store import EmbeddedDatabase, connect
 from feedapp.repository import Repository
-from feedapp.seed import DEMO_PASSWORD, seed_demo_data
-from feedapp.store import EmbeddedDatabase, connect
+from feedapp.runtime.seed import DEMO_PASSWORD, seed_demo_data
 
 from .deploy import BASELINE, FEEDAPP, ROOT, Gunicorn, RssSampler
 from .workload import StaleProbe, Workloads, login_all

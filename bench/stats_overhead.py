@@ -12,7 +12,7 @@ from pathlib import Path
 
 from feedapp import create_app
 from feedapp.config import Config
-from feedapp.embedded_redis import EmbeddedRedis
+from feedapp.infra.embedded_redis import EmbeddedRedis
 
 
 def per_request_us(client, path, n) -> float:

@@ -6,7 +6,7 @@ from flask import Flask, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .config import Config
-from .json_provider import ORJSONProvider
+from .http.json_provider import ORJSONProvider
 
 # Every response, errors included. JSON needs no sources: CSP forbids everything and framing.
 SECURITY_HEADERS = {
@@ -22,10 +22,13 @@ HSTS = "max-age=31536000; includeSubDomains"
 
 def create_app(config: Config | None = None) -> Flask:
     """Build the WSGI app. Creates no client: each process makes its own on first use."""
-    from . import cli, compression, cors, errors, requestlog
+    from . import errors
     from .api import register_blueprints
     from .cache.tiered import tiers
-    from .resources import Resources
+    from .http import compression, cors
+    from .observability import requestlog
+    from .runtime import cli
+    from .runtime.worker import Resources
 
     config = config or Config.from_env()
     logging.basicConfig(level=config.log_level)

@@ -9,7 +9,7 @@ MIN_SECRET_LENGTH = 32
 READ_PREFERENCES = ("primary", "primarypreferred", "secondary", "secondarypreferred", "nearest")
 
 
-MAINTENANCE_INTERVAL_S = 2.0  # the per-worker maintenance thread's tick (feedapp.maintenance)
+MAINTENANCE_INTERVAL_S = 2.0  # the per-worker maintenance thread's tick (feedapp.runtime.maintenance)
 MAINTENANCE_TICKS_PER_WINDOW = 2  # a refresh window spans two ticks, so no entry slips past
 
 
@@ -116,7 +116,7 @@ class Config:
     env: str = "development"
     mongo_uri: str | None = None
     mongo_db: str = "feedapp"
-    # A real MongoDB (feedapp/mongo.py, docs/deploy.md): write concern, timeouts, and where
+    # A real MongoDB (feedapp/infra/mongo.py, docs/deploy.md): write concern, timeouts, and where
     # the explore queries may read (everything else reads the primary).
     mongo_write_concern: str = "majority"
     mongo_journal: bool = True

@@ -1,12 +1,14 @@
 """Opaque pagination cursors: what the client gets as `next_cursor` and sends as `?before=`."""
 import base64
 import binascii
+
 from bson import ObjectId
 from bson.errors import InvalidId
 from marshmallow import ValidationError
 
 from .cache import postlists
 from .repository import PostCursor
+
 
 def InvalidCursor(message):
     """A bad `?before=` is the client's mistake: a 400 validation_error on that field."""

@@ -135,7 +135,7 @@ class Repository:
 
     def __init__(self, db, explore_read_preference=None):
         """explore_read_preference: where the explore queries read (None: like every other
-        query, the client's default, the primary); see feedapp/mongo.py."""
+        query, the client's default, the primary); see feedapp/infra/mongo.py."""
         self.db = db
         self.explore_read_preference = explore_read_preference
 

@@ -8,7 +8,14 @@ from datetime import datetime, timezone
 from bson import ObjectId
 from bson.errors import InvalidId
 from marshmallow import (
-    EXCLUDE, RAISE, Schema, ValidationError, fields, pre_load, validate, validates_schema,
+    EXCLUDE,
+    RAISE,
+    Schema,
+    ValidationError,
+    fields,
+    pre_load,
+    validate,
+    validates_schema,
 )
 
 USERNAME = validate.Regexp(r"^[A-Za-z0-9_]{3,30}\Z", error="3 to 30 letters, digits or underscores")

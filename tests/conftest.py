@@ -17,7 +17,7 @@ import redis as redis_lib
 
 from feedapp import create_app
 from feedapp.config import Config
-from feedapp.embedded_redis import EmbeddedRedis
+from feedapp.infra.embedded_redis import EmbeddedRedis
 
 from .wireserver import ExternalServer, WireServer, database_name
 

@@ -11,11 +11,13 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
-    content_type_conformance, response_schema_conformance, status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
 )
 from werkzeug.datastructures import Headers
 
-from feedapp.openapi import build_spec
+from feedapp.http.openapi import build_spec
 
 from .api.helpers import assert_error
 

@@ -5,7 +5,7 @@ from datetime import datetime, timezone
 from flask import Flask
 from flask.json.provider import DefaultJSONProvider
 
-from feedapp.json_provider import ORJSONProvider
+from feedapp.http.json_provider import ORJSONProvider
 
 SAMPLES = [
     {"items": [{"id": "a1", "author": {"username": "ünï", "display_name": None}, "likes_count": 3}],

@@ -1,4 +1,4 @@
-from feedapp.openapi import openapi_path
+from feedapp.http.openapi import openapi_path
 
 
 def test_every_route_of_the_app_is_in_the_openapi_document(app, client):

@@ -31,7 +31,7 @@ def test_log_level_warning_silences_request_lines(client, caplog):
 
 
 def _ids_of_a_worker(index, barrier, results):
-    from feedapp.requestlog import new_request_id
+    from feedapp.observability.requestlog import new_request_id
 
     barrier.wait(10)
     results.put((index, [new_request_id() for _ in range(100)]))
@@ -40,8 +40,7 @@ def _ids_of_a_worker(index, barrier, results):
 def test_request_ids_are_unique_across_forked_workers():
     """Each worker (forked as gunicorn forks them) numbers its requests under its own random
     prefix, so no two requests of a deployment share an id."""
-    from feedapp.requestlog import new_request_id
-
+    from feedapp.observability.requestlog import new_request_id
     from tests.unit.forked import run_forked
 
     before_fork = [new_request_id() for _ in range(100)]

@@ -22,7 +22,7 @@ from pathlib import Path
 import pymongo
 from pymongo.errors import PyMongoError
 
-from feedapp.embedded_redis import _die_with_parent
+from feedapp.infra.embedded_redis import _die_with_parent
 
 from .e2e.deployment import free_port
 

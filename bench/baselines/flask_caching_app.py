@@ -32,9 +32,9 @@ from flask_caching import Cache
 from feedapp import cursors
 from feedapp.auth import verify_password
 from feedapp.config import Config
+from feedapp.infra.store import connect
 from feedapp.repository import Repository
 from feedapp.schemas import post_core_schema, post_representation, private_profile_schema, profile_schema
-from feedapp.store import connect
 
 TTL = int(os.environ.get("BASELINE_TTL", "60"))
 SECRET = os.environ.get("BASELINE_SECRET") or secrets.token_hex(32)

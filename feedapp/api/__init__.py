@@ -4,19 +4,19 @@ import re
 from functools import wraps
 
 from bson import ObjectId
-from flask import current_app, g, jsonify, request
+from flask import current_app, g, request
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.http import parse_etags, quote_etag
 
 from ..auth import bearer_token
 from ..cache.tiered import tiers
 from ..errors import APIError, invalid_id, unauthorized, validation_error
+from ..http.representations import Representation, Representations
 from ..schemas import parse_object_id
-from .representations import Representation, Representations
 
 
 def resources():
-    """This process's clients and services (see feedapp.resources)."""
+    """This process's clients and services (see feedapp.runtime.worker)."""
     return current_app.extensions["feedapp"]
 
 

@@ -3,8 +3,8 @@ from flask import Blueprint, g, jsonify, request
 
 from ..auth import bearer_token
 from ..errors import APIError, forbidden, validation_error
+from ..observability.report import stats_report
 from ..schemas import InvalidateSchema
-from ..stats_report import stats_report
 from . import auth_required, caller_id, json_body, resources
 
 bp = Blueprint("cache", __name__, url_prefix="/api/cache")

@@ -37,14 +37,14 @@ def dashboard():
 
 @bp.get("/api/openapi.json")
 def openapi():
-    from ..openapi import build_spec
+    from ..http.openapi import build_spec
 
     return jsonify(build_spec())
 
 
 @bp.get("/metrics")
 def metrics():
-    from ..metrics import render
+    from ..observability.metrics import render
 
     return Response(render([_TotalsCollector(resources())]), mimetype="text/plain; version=0.0.4; charset=utf-8")
 

@@ -1,8 +1,18 @@
 """Posts, likes and the explore listing: /api/posts..."""
-from flask import Blueprint, g, jsonify
+from flask import Blueprint, jsonify
 
 from ..schemas import ExploreQuerySchema, PostCreateSchema
-from . import auth_required, cacheable, cacheable_family, caller_id, idempotency_key, json_body, path_id, query_args, resources
+from . import (
+    auth_required,
+    cacheable,
+    cacheable_family,
+    caller_id,
+    idempotency_key,
+    json_body,
+    path_id,
+    query_args,
+    resources,
+)
 
 bp = Blueprint("posts", __name__, url_prefix="/api/posts")
 create_schema, explore_schema = PostCreateSchema(), ExploreQuerySchema()

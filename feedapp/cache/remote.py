@@ -10,11 +10,11 @@ once for a backoff period instead of waiting on a dead server, and callers skip 
 
 Redis Cluster: a value and its lease share a hash tag (keys.py), so each script touches one
 slot; calls on several keys send one command or script per slot group in one `Batch`
-(feedapp/redis_client.py). On a single Redis that is one group: the commands a plain client sends.
+(feedapp/infra/redis_access.py). On a single Redis that is one group: the commands a plain client sends.
 """
 import secrets
 
-from ..redis_client import REDIS_ERRORS, Batch, Script, slot_groups
+from ..infra.redis_access import REDIS_ERRORS, Batch, Script, slot_groups
 from .breaker import CircuitBreaker
 
 LEASE_SUFFIX = ":lease"

@@ -10,7 +10,7 @@ Modes (CACHE_MODE): `tiered` (L1 + L2 + L3), `l2` (no L1: no listener, nothing t
 import time
 from dataclasses import dataclass, field
 
-from ..redis_client import subscription_check
+from ..infra.redis_access import subscription_check
 from .breaker import CircuitBreaker
 from .invalidation import Listener, Outbox, Publisher, Recovery, RecoveryThread, Registry, Trust, Writer
 from .local import LocalCache

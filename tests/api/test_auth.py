@@ -2,8 +2,18 @@
 import pytest
 
 from .helpers import (
-    JUNK, NOT_OBJECTS, PRIVATE_PROFILE_FIELDS, TOKEN_FIELDS, assert_error, assert_profile,
-    assert_validation_error, bearer, big_body, expired, forged_token, raw_json,
+    JUNK,
+    NOT_OBJECTS,
+    PRIVATE_PROFILE_FIELDS,
+    TOKEN_FIELDS,
+    assert_error,
+    assert_profile,
+    assert_validation_error,
+    bearer,
+    big_body,
+    expired,
+    forged_token,
+    raw_json,
 )
 
 REGISTER = "/api/auth/register"

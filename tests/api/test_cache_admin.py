@@ -10,7 +10,14 @@ from feedapp import create_app
 
 from ..cache.workers import eventually
 from .helpers import (
-    JUNK, NOT_OBJECTS, UNKNOWN_ID, assert_error, assert_validation_error, big_body, create_post, raw_json,
+    JUNK,
+    NOT_OBJECTS,
+    UNKNOWN_ID,
+    assert_error,
+    assert_validation_error,
+    big_body,
+    create_post,
+    raw_json,
 )
 
 INVALIDATE = "/api/cache/invalidate"

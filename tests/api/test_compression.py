@@ -7,7 +7,7 @@ import pytest
 from flask import Response
 
 from feedapp import create_app
-from feedapp.compression import MIN_SIZE, chosen_coding
+from feedapp.http.compression import MIN_SIZE, chosen_coding
 
 from .helpers import create_post
 

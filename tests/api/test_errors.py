@@ -4,7 +4,12 @@ import pytest
 from pymongo.errors import AutoReconnect, WriteConcernError
 
 from .helpers import (
-    UNKNOWN_ID, assert_error, bearer, expired, forged_token, raw_json,
+    UNKNOWN_ID,
+    assert_error,
+    bearer,
+    expired,
+    forged_token,
+    raw_json,
 )
 
 # Every protected route of API.md, with a body it would accept.

@@ -6,8 +6,18 @@ import pytest
 from bson import ObjectId
 
 from .helpers import (
-    BAD_CURSORS, BAD_IDS, BAD_LIMITS, TIERS, UNKNOWN_ID, assert_error, assert_page, assert_post,
-    assert_validation_error, bearer, create_post, walk_pages,
+    BAD_CURSORS,
+    BAD_IDS,
+    BAD_LIMITS,
+    TIERS,
+    UNKNOWN_ID,
+    assert_error,
+    assert_page,
+    assert_post,
+    assert_validation_error,
+    bearer,
+    create_post,
+    walk_pages,
 )
 
 _HOUR_AGO = datetime.now(timezone.utc).replace(tzinfo=None) - timedelta(hours=1)

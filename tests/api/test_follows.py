@@ -2,8 +2,15 @@
 import pytest
 
 from .helpers import (
-    BAD_CURSORS, BAD_IDS, BAD_LIMITS, UNKNOWN_ID, assert_error, assert_page, assert_profile,
-    assert_validation_error, walk_pages,
+    BAD_CURSORS,
+    BAD_IDS,
+    BAD_LIMITS,
+    UNKNOWN_ID,
+    assert_error,
+    assert_page,
+    assert_profile,
+    assert_validation_error,
+    walk_pages,
 )
 
 

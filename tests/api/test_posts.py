@@ -2,8 +2,17 @@
 import pytest
 
 from .helpers import (
-    BAD_IDS, JUNK, NOT_OBJECTS, TIERS, UNKNOWN_ID, assert_error, assert_post,
-    assert_validation_error, big_body, create_post, raw_json,
+    BAD_IDS,
+    JUNK,
+    NOT_OBJECTS,
+    TIERS,
+    UNKNOWN_ID,
+    assert_error,
+    assert_post,
+    assert_validation_error,
+    big_body,
+    create_post,
+    raw_json,
 )
 
 

@@ -2,8 +2,8 @@
 the value: a write makes a new value, and the next answer is made from it."""
 import pytest
 
-from feedapp import compression
-from feedapp.api.representations import Representation, Representations
+from feedapp.http import compression
+from feedapp.http.representations import Representation, Representations
 
 from .helpers import create_post
 

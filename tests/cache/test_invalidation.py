@@ -4,7 +4,6 @@ A write's publish returns once every registered listener has acknowledged, or on
 after PUBLISH: by then a listener that did not acknowledge no longer trusts its L1. An
 acknowledgement that did not arrive is never taken for one that did.
 """
-import threading
 import time
 
 import pytest
@@ -13,8 +12,8 @@ import redis as redis_lib
 from feedapp.cache.invalidation import Listener, Publisher, Registry, Trust
 from feedapp.cache.keys import Keys
 from feedapp.cache.local import MISSING, LocalCache
-from feedapp.embedded_redis import EmbeddedRedis
-from feedapp.stats import Stats
+from feedapp.infra.embedded_redis import EmbeddedRedis
+from feedapp.observability.stats import Stats
 from tests.sim.proxy import RedisProxy
 
 from .workers import eventually

@@ -17,7 +17,7 @@ from feedapp.cache.policy import make_policy
 from feedapp.cache.remote import L2Unavailable
 from feedapp.cache.tiered import TieredCache, tiers
 from feedapp.config import Config
-from feedapp.stats import Stats
+from feedapp.observability.stats import Stats
 
 from .workers import KEY, KEYS, eventually, make_worker, shared_store
 

@@ -13,10 +13,10 @@ from feedapp.cache.keys import Keys
 from feedapp.cache.policy import make_policy
 from feedapp.cache.tiers import build_tiers
 from feedapp.config import Config
-from feedapp.redis_client import connect, is_cluster, subscriber
+from feedapp.infra.redis_access import connect, is_cluster, subscriber
+from feedapp.infra.store import LockedDatabase
+from feedapp.observability.stats import Stats
 from feedapp.repository import Repository
-from feedapp.stats import Stats
-from feedapp.store import LockedDatabase
 
 KEYS = Keys("t:v1")
 KEY = KEYS.profile("42")

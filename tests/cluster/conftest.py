@@ -7,7 +7,7 @@ when the cluster fails to come up (LocalCluster.start).
 import pytest
 from redis.cluster import RedisCluster
 
-from feedapp.redis_client import connect
+from feedapp.infra.redis_access import connect
 
 from .local_cluster import LocalCluster
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import redis
 
-from feedapp.embedded_redis import _die_with_parent, server_binary
+from feedapp.infra.embedded_redis import _die_with_parent, server_binary
 
 NODE_TIMEOUT_MS = 1000  # how long a master may be silent before its replica is promoted
 BUS_PORT_OFFSET = 10000  # the cluster bus listens on port + 10000

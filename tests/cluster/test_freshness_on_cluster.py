@@ -5,7 +5,7 @@ with a `dep` fixture that points the deployment at the cluster."""
 import pytest
 from redis.cluster import RedisCluster
 
-from feedapp.redis_client import connect
+from feedapp.infra.redis_access import connect
 from tests.e2e.deployment import Deployment
 from tests.e2e.support import CHECKED, cache_stats
 from tests.e2e.test_freshness import *  # noqa: F401,F403 - the freshness suite, on the cluster

@@ -9,7 +9,7 @@ import time
 import pytest
 from redis.cluster import RedisCluster
 
-from feedapp.embedded_redis import EmbeddedRedis
+from feedapp.infra.embedded_redis import EmbeddedRedis
 from tests.cache.test_tiered import KEYS, make_worker
 
 pytestmark = pytest.mark.slow

@@ -6,7 +6,7 @@ from redis.exceptions import RedisClusterException, ResponseError
 from feedapp.cache.keys import Keys
 from feedapp.cache.postlists import PostList, PostListCodec
 from feedapp.cache.remote import RemoteCache, lease_key
-from feedapp.redis_client import slot_groups
+from feedapp.infra.redis_access import slot_groups
 
 KEYS = Keys("c:v1")
 CODEC = PostListCodec()
@@ -107,7 +107,7 @@ def test_scripts_are_loaded_again_on_nodes_that_lost_them(remote, cluster_client
 
 
 def test_key_count_and_memory_are_summed_over_every_primary(cluster_client):
-    from feedapp.redis_client import primaries_total, used_memory_human
+    from feedapp.infra.redis_access import primaries_total, used_memory_human
 
     for key in profiles(30):
         cluster_client.set(key, 1)

@@ -8,8 +8,7 @@ import redis
 
 from feedapp.cache.keys import Keys
 from feedapp.cache.local import MISSING
-from feedapp.stats import Stats
-from tests.e2e.deployment import free_port as unused_port
+from feedapp.observability.stats import Stats
 from tests.cache.test_tiered import (  # noqa: F401 - the same tests, on the cluster
     KEYS,
     pair,
@@ -22,6 +21,7 @@ from tests.cache.test_tiered import (  # noqa: F401 - the same tests, on the clu
     test_stale_fill_race_in_l2_and_l1,
     test_writer_sees_its_own_write_at_once,
 )
+from tests.e2e.deployment import free_port as unused_port
 
 
 def test_every_listener_subscribes_where_the_publisher_publishes_so_all_acks_are_awaited(pair, redis_client):

@@ -11,7 +11,7 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from feedapp.stats_report import quantile
+from feedapp.observability.report import quantile
 
 from .browser import headless_chromium
 from .deployment import Deployment

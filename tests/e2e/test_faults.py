@@ -15,9 +15,8 @@ import signal
 import time
 
 import pytest
-import requests
 
-from feedapp.embedded_redis import auth_server, cache_server
+from feedapp.infra.embedded_redis import auth_server, cache_server
 
 from .deployment import Deployment
 from .support import cache_stats, fresh, register_and_login

@@ -1,4 +1,4 @@
-"""End to end: gunicorn with 3 workers on the embedded defaults (feedapp/docstore + redis-server)."""
+"""End to end: gunicorn with 3 workers on the embedded defaults (feedapp/infra/docstore + redis-server)."""
 import gzip
 import http.client
 import json

@@ -3,9 +3,6 @@ timeline pages (every `limit` 1–100 at every `before` cursor of a 150-post lis
 grow a worker's memory past what L1_MAX_BYTES allows. Composed pages are cached per
 (listing, limit, before), so without a byte budget each worker would keep ~10,000 of them."""
 import http.client
-import json
-import os
-import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest

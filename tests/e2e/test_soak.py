@@ -17,7 +17,7 @@ from collections import Counter
 import pytest
 import redis
 
-from feedapp.embedded_redis import auth_server, cache_server
+from feedapp.infra.embedded_redis import auth_server, cache_server
 
 from .deployment import Deployment
 from .support import cache_stats, fresh, register_and_login

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from feedapp.embedded_redis import auth_server, cache_server
+from feedapp.infra.embedded_redis import auth_server, cache_server
 
 from .deployment import Deployment
 from .support import CHECKED, fresh, register_and_login

@@ -5,8 +5,8 @@ import pytest
 import redis as redis_lib
 import requests
 
+from feedapp.infra.store import EmbeddedDatabase
 from feedapp.repository import Repository
-from feedapp.store import EmbeddedDatabase
 
 from .deployment import Deployment
 

@@ -13,7 +13,16 @@ from .browser import headless_chromium
 from .deployment import Deployment
 from .support import PASSWORD, fresh, register_and_login
 from .webclient import (
-    POSTS, click, fill, open_signed_out, post_ids, shown, sign_in, sign_up, tokens, wait, wait_for_feed,
+    POSTS,
+    click,
+    fill,
+    open_signed_out,
+    post_ids,
+    shown,
+    sign_in,
+    sign_up,
+    tokens,
+    wait,
 )
 
 DEMO = "demo1_00000"

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from bson import ObjectId
 
-from feedapp.stats_report import tier_counts
+from feedapp.observability.report import tier_counts
 
 from .world import PASSWORD, Truth, settle
 

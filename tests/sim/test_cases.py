@@ -16,7 +16,7 @@ from bson import ObjectId
 from pymongo.errors import AutoReconnect
 
 from feedapp.cache.remote import L2Unavailable
-from feedapp.stats_report import tier_counts
+from feedapp.observability.report import tier_counts
 
 from .simulation import Simulation
 

@@ -12,10 +12,10 @@ from bson import ObjectId
 
 from feedapp import create_app
 from feedapp.config import Config
+from feedapp.infra.store import EmbeddedDatabase
 from feedapp.repository import Repository
-from feedapp.resources import Resources
+from feedapp.runtime.worker import Resources
 from feedapp.schemas import post_core_schema, post_representation, profile_schema
-from feedapp.store import EmbeddedDatabase
 
 from .faults import FaultyDatabase, StoreFaults
 from .proxy import RedisProxy

@@ -1,6 +1,6 @@
 """Fixtures of the unit tests: a fresh database and a Repository over it.
 
-`mongo_db` is mongomock, the embedded store (feedapp.docstore) and a MongoDB over the wire
+`mongo_db` is mongomock, the embedded store (feedapp.infra.docstore) and a MongoDB over the wire
 protocol (`wire` tests: SecantusDB or TEST_MONGO_URI, through feedapp's own client): every
 repository test runs on all three, so the embedded store answers as the references do.
 """
@@ -10,9 +10,9 @@ import sys
 import mongomock
 import pytest
 
-from feedapp import store
 from feedapp.config import Config
-from feedapp.mongo import connect_mongo
+from feedapp.infra import store
+from feedapp.infra.mongo import connect_mongo
 from feedapp.repository import Repository
 
 

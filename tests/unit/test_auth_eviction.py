@@ -13,9 +13,9 @@ import pytest
 import redis as redis_lib
 
 from feedapp import create_app
-from feedapp.bootstrap import start_embedded_redis
 from feedapp.config import Config
-from feedapp.embedded_redis import auth_server, cache_server
+from feedapp.infra.embedded_redis import auth_server, cache_server
+from feedapp.runtime.bootstrap import start_embedded_redis
 
 MAXMEMORY = "4mb"
 VALUE = b"x" * 8192
@@ -129,7 +129,7 @@ def test_a_configured_redis_url_starts_nothing_and_auth_defaults_to_it(tmp_path)
 
 
 def test_an_evicting_auth_store_is_reported(tmp_path, cache_redis, caplog):
-    from feedapp.bootstrap import warn_if_auth_store_evicts
+    from feedapp.runtime.bootstrap import warn_if_auth_store_evicts
 
     config = Config(redis_url=cache_redis.url, data_dir=tmp_path, jwt_secret="s" * 40)
     with caplog.at_level(logging.WARNING):

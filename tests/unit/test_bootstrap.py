@@ -1,12 +1,12 @@
-"""feedapp/bootstrap.py: what the master does before any worker starts (demo seeding here)."""
+"""feedapp/runtime/bootstrap.py: what the master does before any worker starts (demo seeding here)."""
 import logging
 
 import pytest
 
-from feedapp.bootstrap import prepare_deployment
 from feedapp.config import Config
+from feedapp.infra.store import connect
 from feedapp.repository import Repository
-from feedapp.store import connect
+from feedapp.runtime.bootstrap import prepare_deployment
 
 
 @pytest.fixture

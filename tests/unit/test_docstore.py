@@ -1,4 +1,4 @@
-"""The embedded store (feedapp.docstore) answers as MongoDB does, or refuses loudly.
+"""The embedded store (feedapp.infra.docstore) answers as MongoDB does, or refuses loudly.
 
 mongomock is the reference where it agrees with MongoDB; where it does not, the test asserts
 MongoDB's documented behaviour and says so (see test_docstore_conformance.py for the
@@ -14,12 +14,13 @@ import mongomock
 import pytest
 from bson import ObjectId
 from bson.regex import Regex
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure, WriteError
 
-from feedapp.docstore import Database, collection as collection_module, keycodec, plan
+from feedapp.infra.docstore import Database, keycodec, plan
+from feedapp.infra.docstore import collection as collection_module
 from feedapp.repository import INDEXES, NEWEST_FIRST
 
 from .forked import run_forked

@@ -8,6 +8,7 @@ BOOL_CASES and NAN_CASES), and there the reference follows MongoDB.
 """
 import functools
 import math
+import os
 import re
 import tempfile
 from datetime import datetime
@@ -15,14 +16,12 @@ from datetime import datetime
 import bson
 import mongomock
 from bson import ObjectId
-import os
-
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from pymongo import ReturnDocument
 from pymongo.errors import PyMongoError
 
-from feedapp.docstore import Database
+from feedapp.infra.docstore import Database
 
 from .test_docstore import mongo_order
 

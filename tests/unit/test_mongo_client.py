@@ -1,4 +1,4 @@
-"""The pymongo client for a real MongoDB (feedapp/mongo.py), built without a server.
+"""The pymongo client for a real MongoDB (feedapp/infra/mongo.py), built without a server.
 
 No MongoDB server runs here, so these tests check what can be checked honestly: the options a
 real pymongo MongoClient ends up with (pymongo builds its client lazily), the DNS lookups a
@@ -21,9 +21,9 @@ from bson import ObjectId
 from pymongo.errors import ServerSelectionTimeoutError
 from pymongo.read_preferences import Primary, SecondaryPreferred
 
-from feedapp import mongo, store
 from feedapp.config import READ_PREFERENCES, Config, ConfigError
-from feedapp.mongo import connect_mongo, explore_read_preference
+from feedapp.infra import mongo, store
+from feedapp.infra.mongo import connect_mongo, explore_read_preference
 from feedapp.repository import Repository
 
 REPLICA_SET = "mongodb://db1.internal:27017,db2.internal:27017,db3.internal:27017/feed?replicaSet=rs0"

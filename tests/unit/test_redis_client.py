@@ -1,13 +1,13 @@
-"""feedapp/redis_client.py: the cluster URL convention, slot groups and Batch on one Redis
+"""feedapp/infra/redis_access.py: the cluster URL convention, slot groups and Batch on one Redis
 (the cluster side runs in tests/cluster against a real cluster)."""
 import logging
 
 import pytest
 import redis
 
-from feedapp.bootstrap import prepare_deployment
 from feedapp.config import ConfigError
-from feedapp.redis_client import Batch, Script, check_url, cluster_nodes, is_cluster_url, slot_groups
+from feedapp.infra.redis_access import Batch, Script, check_url, cluster_nodes, is_cluster_url, slot_groups
+from feedapp.runtime.bootstrap import prepare_deployment
 
 
 def test_cluster_urls_name_their_startup_nodes():

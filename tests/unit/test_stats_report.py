@@ -4,8 +4,8 @@ import math
 
 import pytest
 
-from feedapp.metrics import LATENCY_BUCKETS, bucket_name
-from feedapp.stats_report import latency, quantile
+from feedapp.observability.metrics import LATENCY_BUCKETS, bucket_name
+from feedapp.observability.report import latency, quantile
 
 
 def test_bucket_names_are_upper_bounds_in_microseconds():

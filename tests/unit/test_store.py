@@ -1,4 +1,4 @@
-"""The document stores of feedapp.store: the embedded store (feedapp.docstore) and `memory://`.
+"""The document stores of feedapp.infra.store: the embedded store (feedapp.infra.docstore) and `memory://`.
 
 The cross-process test is the proof that the embedded store's writes are exact across gunicorn
 workers: updates read, change and write back documents in Python, so without its write
@@ -11,8 +11,8 @@ import traceback
 
 import pytest
 
-from feedapp import store
 from feedapp.config import Config
+from feedapp.infra import store
 from feedapp.repository import DuplicateError, Repository
 
 from .forked import run_forked

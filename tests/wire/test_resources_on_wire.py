@@ -2,7 +2,7 @@
 import pytest
 from pymongo.errors import InvalidOperation
 
-from feedapp.resources import Resources
+from feedapp.runtime.worker import Resources
 
 
 def test_close_closes_the_mongodb_client(config):

@@ -23,7 +23,7 @@ from collections import OrderedDict
 import orjson
 from redis.backoff import EqualJitterBackoff
 
-from ...redis_client import REDIS_ERRORS
+from ...infra.redis_access import REDIS_ERRORS
 from ..breaker import describe
 
 log = logging.getLogger(__name__)

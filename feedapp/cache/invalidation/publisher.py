@@ -14,7 +14,7 @@ acknowledged has stopped trusting its L1 (see trust.py). So `publish` returning 
 
 Redis Cluster: the registry and the acknowledgement lists share the channel name's hash tag,
 so the script runs on the master that owns the channel's slot, where every listener
-subscribes (feedapp/redis_client.py). When that node cannot be reached, the message goes out
+subscribes (feedapp/infra/redis_access.py). When that node cannot be reached, the message goes out
 through another node and the writer waits the whole lease.
 """
 import itertools
@@ -24,8 +24,8 @@ import time
 
 import orjson
 
-from ...redis_client import REDIS_ERRORS, Batch, Script, is_cluster
-from ...redis_client import publish as publish_on_any_node
+from ...infra.redis_access import REDIS_ERRORS, Batch, Script, is_cluster
+from ...infra.redis_access import publish as publish_on_any_node
 
 log = logging.getLogger(__name__)
 

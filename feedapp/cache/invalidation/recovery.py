@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import pymongo
 from pymongo.errors import PyMongoError
 
-from ...redis_client import REDIS_ERRORS
+from ...infra.redis_access import REDIS_ERRORS
 from ..breaker import describe
 from ..remote import L2Unavailable
 

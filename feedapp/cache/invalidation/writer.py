@@ -13,7 +13,7 @@ Returning from here therefore means: no worker serves what this write changed fr
 import logging
 import time
 
-from ...redis_client import REDIS_ERRORS
+from ...infra.redis_access import REDIS_ERRORS
 from ..remote import L2Unavailable
 from .recovery import Eviction
 

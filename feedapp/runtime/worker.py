@@ -13,28 +13,28 @@ import time
 
 import redis
 
-from . import redis_client as redis_clients
-from . import store
-from .auth import TokenService
-from .cache.keys import Keys
-from .cache.policy import make_policy
-from .cache.tiers import Tiers, build_tiers, ensure_outbox_index
-from .config import ConfigError
+from ..auth import TokenService
+from ..cache.keys import Keys
+from ..cache.policy import make_policy
+from ..cache.tiers import Tiers, build_tiers, ensure_outbox_index
+from ..config import ConfigError
+from ..infra import redis_access as redis_clients
+from ..infra import store
+from ..infra.mongo import explore_read_preference
+from ..observability.stats import Flusher, Stats
+from ..ratelimit import Limit, LoginLimiter, RegistrationLimiter
+from ..repository import Repository
+from ..services import FollowService, PostService, ProfileService
+from ..services.effects import Effects
+from ..services.fanout import Fanout
 from .maintenance import Maintenance
-from .mongo import explore_read_preference
-from .ratelimit import Limit, LoginLimiter, RegistrationLimiter
-from .repository import Repository
-from .services import FollowService, PostService, ProfileService
-from .services.effects import Effects
-from .services.fanout import Fanout
-from .stats import Flusher, Stats
 
 log = logging.getLogger(__name__)
 
 
 def redis_client(url: str, timeout: float = 1.0, **options):
     """A Redis (or Redis Cluster) client whose calls fail fast instead of hanging on a dead
-    server; see feedapp/redis_client.py for the URL convention."""
+    server; see feedapp/infra/redis_access.py for the URL convention."""
     return redis_clients.connect(url, timeout, **options)
 
 

@@ -3,14 +3,14 @@ import os
 import shutil
 from pathlib import Path
 
-from .config import Config
-from .embedded_redis import auth_server, cache_server
-from .mongo import reported
-from .redis_client import REDIS_ERRORS, check_url
-from .redis_client import connect as redis_connect
-from .repository import Repository
+from ..config import Config
+from ..infra.embedded_redis import auth_server, cache_server
+from ..infra.mongo import reported
+from ..infra.redis_access import REDIS_ERRORS, check_url
+from ..infra.redis_access import connect as redis_connect
+from ..infra.store import close, connect
+from ..repository import Repository
 from .seed import seed_demo_data
-from .store import close, connect
 
 
 def prepare_metrics_dir():

@@ -2,7 +2,7 @@
 
 `MONGO_URI=mongodb://...` (or `mongodb+srv://...`) talks to MongoDB through pymongo.
 `MONGO_URI=memory://` is an in-process mongomock store (tests, throwaway runs), writes serialized.
-No `MONGO_URI`: the embedded store (`feedapp.docstore`: SQLite with real indexes under a
+No `MONGO_URI`: the embedded store (`feedapp.infra.docstore`: SQLite with real indexes under a
 pymongo-shaped API) in DATA_DIR/store, shared by every worker; creating DATA_DIR/store/OFFLINE
 makes it answer like an unreachable MongoDB until removed.
 """

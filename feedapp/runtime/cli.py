@@ -5,7 +5,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 
-from .mongo import MongoUnreachable, check_reachable, is_mongodb_uri, reported
+from ..infra.mongo import MongoUnreachable, check_reachable, is_mongodb_uri, reported
 
 
 def uses_store(command):
@@ -69,7 +69,7 @@ cache = AppGroup("cache", help="Look at and clear the cache tiers.")
 @cache.command("stats")
 def cache_stats():
     """Print /api/cache/stats as a table (counters of every worker of the deployment)."""
-    from .stats_report import stats_report
+    from ..observability.report import stats_report
 
     report = stats_report(current_app.extensions["feedapp"])
     tiers = report["tiers"]

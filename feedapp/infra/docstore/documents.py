@@ -3,7 +3,6 @@ import numbers
 import re
 
 from bson.regex import Regex
-
 from pymongo.errors import OperationFailure, WriteError
 
 from .keycodec import sort_key

@@ -1,7 +1,7 @@
 """The body of GET /api/cache/stats, from the counters summed over every worker."""
 from collections import defaultdict
 
-from .redis_client import primaries_total, used_memory_human
+from ..infra.redis_access import primaries_total, used_memory_human
 
 TIERS = ("l1", "l2", "l3")
 

@@ -9,7 +9,7 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from marshmallow import Schema, fields
 
-from . import schemas as s
+from .. import schemas as s
 
 
 class AuthorSchema(Schema):

@@ -1,17 +1,17 @@
 """One JSON line per request (route, status, latency, cache tier, request id) on the
 `feedapp.access` logger, and an `X-Request-ID` on every response (the client's, when it sent a
 sane one, so a request can be followed across proxies)."""
+import itertools
 import json
 import logging
 import os
 import re
 import time
-import itertools
 
 from flask import current_app, g, request
 
+from ..cache.tiered import tiers
 from . import metrics
-from .cache.tiered import tiers
 
 log = logging.getLogger("feedapp.access")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}\Z")

@@ -24,7 +24,7 @@ from redis.crc import key_slot
 from redis.exceptions import NoScriptError, RedisClusterException, RedisError
 from redis.retry import Retry
 
-from .config import ConfigError
+from ..config import ConfigError
 
 # What a Redis call may raise: RedisCluster also raises RedisClusterException (e.g. a slot no
 # live node covers during a failover), which is not a RedisError.

@@ -9,7 +9,6 @@ with 503 but can never forget a revocation). A server dies with the process that
 in its directory, so sessions and revocations survive a restart of the deployment.
 """
 import ctypes
-import os
 import signal
 import subprocess
 import tempfile

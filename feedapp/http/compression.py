@@ -83,7 +83,7 @@ def compress(response):
 
 def _compressed(response, coding: str) -> bytes:
     """The body compressed; made once per cached value when the answer is one's
-    representation (feedapp/api/representations.py) and its body is still that one."""
+    representation (feedapp/http/representations.py) and its body is still that one."""
     representation = getattr(response, "representation", None)
     body = response.response
     if representation is not None and len(body) == 1 and body[0] is representation.body:

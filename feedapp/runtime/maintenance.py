@@ -4,7 +4,7 @@ unfinished is the recovery's own thread: invalidation/recovery.py.)"""
 import logging
 import threading
 
-from .config import MAINTENANCE_INTERVAL_S
+from ..config import MAINTENANCE_INTERVAL_S
 
 log = logging.getLogger(__name__)
 

@@ -5,8 +5,8 @@ from datetime import timedelta
 
 from bson import ObjectId
 
-from .auth import hash_password
-from .repository import utcnow
+from ..auth import hash_password
+from ..repository import utcnow
 
 DEMO_PASSWORD = "password123"
 WORDS = (
