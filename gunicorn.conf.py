@@ -39,16 +39,14 @@ def child_exit(server, worker):
 
 
 def post_worker_init(worker):
-    """After fork and app load: start this worker's cache tiers, listener and warm-up."""
+    """After fork and app load: start this worker's threads (listener, recovery, stats) and
+    its warm-up."""
     from feedapp.runtime.warmup import start_warmup
 
-    res = worker.wsgi.extensions["feedapp"]
-    try:
-        res.cache  # noqa: B018 - built now, so the worker reports to the stats from its start
-    except Exception as err:  # noqa: BLE001 - Redis may be down: the first request retries
-        worker.log.warning("worker %s could not build its cache tiers yet: %r", worker.pid, err)
-    if res.config.warm_on_start and res.config.cache_mode != "none":
-        start_warmup(res, res.config.warm_users)
+    app_worker = worker.wsgi.extensions["feedapp"]  # built by create_app in this process
+    app_worker.start()
+    if app_worker.config.warm_on_start and app_worker.config.cache_mode != "none":
+        start_warmup(app_worker, app_worker.config.warm_users)
 
 
 def on_exit(server):

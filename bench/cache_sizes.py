@@ -38,7 +38,9 @@ def build_app(redis_url, data_dir):
         jwt_secret="cache-sizes-" + "x" * 40, password_hash_method="pbkdf2:sha256:1000",
         warm_on_start=False, seed_on_start=False, log_level="WARNING",
     )
-    return create_app(config)
+    app = create_app(config)
+    app.extensions["feedapp"].start()
+    return app
 
 
 def seed(res, users, posts):

@@ -43,6 +43,7 @@ def build(root: Path, workdir: Path):
     config = Config(mongo_uri="memory://", redis_url=redis.url, data_dir=workdir / "var", jwt_secret="s" * 48,
                     password_hash_method="pbkdf2:sha256:1000", register_address_limit=0, log_level="WARNING")
     app = create_app(config)
+    app.extensions["feedapp"].start()
     client = app.test_client()
     answer = client.post("/api/auth/register",
                          json={"username": "alice", "password": "password123", "email": "alice@example.com"})

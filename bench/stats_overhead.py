@@ -33,6 +33,7 @@ def main():
     with EmbeddedRedis(workdir / "redis", persist=False) as server:
         config = Config(redis_url=server.url, data_dir=workdir, log_level="WARNING", warm_on_start=False)
         app = create_app(config.with_secret())
+        app.extensions["feedapp"].start()
         res = app.extensions["feedapp"]
         user = res.repo.create_user("bench_user", "bench@example.com", "x", "Bench User")
         res.listener.wait_live(5)

@@ -20,22 +20,24 @@ _SECURITY_ITEMS = tuple(SECURITY_HEADERS.items())
 HSTS = "max-age=31536000; includeSubDomains"
 
 
-def create_app(config: Config | None = None) -> Flask:
-    """Build the WSGI app. Creates no client: each process makes its own on first use."""
+def create_app(config: Config | None = None, *, worker=None) -> Flask:
+    """The WSGI app serving `worker` (default: `build_worker(config)`, this process's own,
+    not started: gunicorn's post_worker_init, the CLI or a test starts it; see
+    feedapp/runtime/worker.py). config: default `Config.from_env()`."""
     from . import errors
     from .api import register_blueprints
     from .cache.tiered import tiers
     from .http import compression, cors
     from .observability import requestlog
     from .runtime import cli
-    from .runtime.worker import Resources
+    from .runtime.worker import build_worker
 
-    config = config or Config.from_env()
+    config = worker.config if worker is not None else config or Config.from_env()
     logging.basicConfig(level=config.log_level)
     app = Flask(__name__)
     app.json = ORJSONProvider(app)
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
-    app.extensions["feedapp"] = Resources(config)
+    app.extensions["feedapp"] = worker if worker is not None else build_worker(config)
     compression.init_app(app)  # the first after-request hook registered runs last
     errors.init_app(app)
     register_blueprints(app)

@@ -70,6 +70,7 @@ def config(tmp_path, redis_server):
 @pytest.fixture
 def app(config, redis_client):
     app = create_app(config)
+    app.extensions["feedapp"].start()
     app.config["TESTING"] = True
     yield app
     app.extensions["feedapp"].close()

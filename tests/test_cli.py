@@ -25,6 +25,7 @@ def test_promote_an_unknown_user_fails_clearly(app):
 
 def test_seed_makes_exact_counters_and_a_skewed_graph(config, redis_client):
     app = create_app(config.with_overrides(fanout_limit=15))
+    app.extensions["feedapp"].start()
     try:
         result = app.test_cli_runner().invoke(args=["seed", "--users", "60", "--posts", "300"])
         assert result.exit_code == 0, result.output

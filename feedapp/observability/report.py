@@ -20,7 +20,6 @@ def tier_counts(counters: dict) -> tuple:
 def stats_report(res, identities: bool = True) -> dict:
     """Counters of every worker of the deployment, in the shape API.md shows (and more);
     `per_worker` (host names and pids) only with identities."""
-    res.cache  # noqa: B018 - make this worker's caches, so its gauges are reported
     res.stats.flush()
     totals = res.stats.totals()
     counters = totals["counters"]

@@ -104,7 +104,7 @@ def cache_invalidate(prefixes, keys):
         full_prefixes = [res.keys.from_client(p) for p in prefixes]
     except ValueError as err:
         raise click.ClickException(str(err)) from None
-    count = res.writer.invalidate(keys=full_keys, prefixes=full_prefixes)
+    count = res.start().writer.invalidate(keys=full_keys, prefixes=full_prefixes)
     click.echo(f"invalidated {count} Redis keys; every worker's L1 told")
 
 
@@ -118,7 +118,7 @@ def recount():
     res = current_app.extensions["feedapp"]
     targets = [("user", u["_id"]) for u in res.repo.db.users.find({}, {"_id": 1})]
     targets += [("post", p["_id"]) for p in res.repo.db.posts.find({}, {"_id": 1})]
-    res.effects.verify(targets)
+    res.start().effects.verify(targets)
     click.echo(f"recounted {len(targets)} users and posts; those that changed are evicted from every cache")
 
 

@@ -16,10 +16,6 @@ class Maintenance(threading.Thread):
         self._interval = interval
         self._stopping = threading.Event()
 
-    def start_once(self) -> "Maintenance":
-        self.start()
-        return self
-
     def run(self):
         while not self._stopping.wait(self._interval):
             for task in self._tasks:

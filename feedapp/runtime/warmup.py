@@ -16,7 +16,6 @@ log = logging.getLogger(__name__)
 def warm(res, users: int) -> dict:
     """Read the hottest users' profiles, first timeline page and first feed page."""
     started = time.monotonic()
-    res.cache  # noqa: B018 - build this worker's tiers (and start its listener) first
     if res.listener is not None:
         res.listener.wait_live(2.0)
     hot = res.repo.most_followed(users)

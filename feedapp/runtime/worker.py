@@ -1,25 +1,30 @@
-"""Per-process clients, caches and services, made on first use in the process that uses them.
+"""One worker's objects, wired in one place: `build_worker(config) -> Worker`, then `start()`
+and `close()`.
 
-Nothing here runs at import time or in `create_app`: a gunicorn worker builds its own MongoDB
-and Redis clients, its L1 and its listener thread after fork, and a process that forks after
-using them (a preloading master, a test) gets fresh ones in the child, because everything is
-keyed by the process id (docs/design.md, rule 7).
+`build_worker` only constructs: Redis clients connect on first use, no thread of feedapp's
+starts and nothing is read or written. `Worker.start()` creates the store's indexes and starts
+the worker's threads (the invalidation listener, the recovery, the stats flusher, the
+maintenance tick). Who calls what:
+
+- gunicorn: each worker loads the app after the fork (`preload_app = False`), so `create_app`
+  builds that worker's objects in the worker itself; `post_worker_init` starts them
+  (docs/design.md, rule 7: nothing is shared across a fork).
+- the CLI: commands that only touch the store use `worker.repo` unstarted; those that write
+  through the caches start the worker first.
+- tests: `create_app(config)` and `worker.start()`, or `build_worker` with their own pieces
+  (a store wrapped with faults, a clock they move on).
 """
 import logging
 import os
 import socket
-import threading
 import time
-
-import redis
 
 from ..auth import TokenService
 from ..cache.keys import Keys
 from ..cache.policy import make_policy
-from ..cache.tiers import Tiers, build_tiers, ensure_outbox_index
+from ..cache.tiers import build_tiers, ensure_outbox_index
 from ..config import ConfigError
-from ..infra import redis_access as redis_clients
-from ..infra import store
+from ..infra import redis_access, store
 from ..infra.mongo import explore_read_preference
 from ..observability.stats import Flusher, Stats
 from ..ratelimit import Limit, LoginLimiter, RegistrationLimiter
@@ -31,87 +36,46 @@ from .maintenance import Maintenance
 
 log = logging.getLogger(__name__)
 
-
-def redis_client(url: str, timeout: float = 1.0, **options):
-    """A Redis (or Redis Cluster) client whose calls fail fast instead of hanging on a dead
-    server; see feedapp/infra/redis_access.py for the URL convention."""
-    return redis_clients.connect(url, timeout, **options)
+NO_REDIS_URL = ("REDIS_URL is not set and no embedded Redis is running: start the app with "
+                "`make run` (gunicorn starts one) or set REDIS_URL")
 
 
-class Resources:
-    def __init__(self, config, l1_clock=time.monotonic):
-        """l1_clock: the clock of L1's TTLs (tests move it on)."""
+class Worker:
+    """Everything one process serves with: its clients, its cache tiers and its services.
+    Build it with `build_worker`; the attributes are read by views (through
+    `feedapp.api.worker()`), the CLI and tests."""
+
+    def __init__(self, config, *, database, redis, auth_redis, l1_clock=time.monotonic):
         self.config = config
-        self.l1_clock = l1_clock
+        self.pid = os.getpid()
         self.keys = Keys(config.key_prefix)
         self.policy = make_policy(config)
-        self._lock = threading.RLock()
-        self._pid = None
-        self._made = {}
+        self.database, self.redis, self.auth_redis = database, redis, auth_redis
+        self.repo = Repository(database, explore_read_preference(config))
+        self.stats = Stats(lambda: redis, self.keys)
+        self.tiers = self._build_tiers(l1_clock)
+        self.stats.gauges = self.tiers.gauges
+        self._build_auth()
+        self._build_services()
+        self.maintenance = None
+        if self.tiers.local is not None and config.l1_refresh_window:
+            self.maintenance = Maintenance([self.cache.refresh_expiring])
+        self.started = False
 
-    def _get(self, name, factory):
-        made = self._made
-        if self._pid != os.getpid():
-            with self._lock:
-                if self._pid != os.getpid():
-                    self._made = made = {}
-                    self._pid = os.getpid()
-        value = made.get(name)
-        if value is None:
-            with self._lock:
-                value = self._made.get(name)
-                if value is None:
-                    value = self._made[name] = factory()
-        return value
+    # --- the cache tiers ----------------------------------------------------------------------
+    def _build_tiers(self, l1_clock):
+        config, cached = self.config, self.config.cache_mode != "none"
+        self.stats.flusher = Flusher(self.stats)
+        return build_tiers(config, keys=self.keys, policy=self.policy, stats=self.stats,
+                           redis=self.redis if cached else None, subscriber=self._subscriber if cached else None,
+                           repo=self.repo, origin=worker_origin(), l1_clock=l1_clock)
 
-    # --- clients ------------------------------------------------------------------------------
-    @property
-    def repo(self) -> Repository:
-        return self._get("repo", self._make_repo)
-
-    @property
-    def redis(self) -> redis.Redis:
-        return self._get("redis", lambda: redis_client(self._redis_url(), self.config.redis_timeout))
-
-    @property
-    def stats(self) -> Stats:
-        return self._get("stats", self._make_stats)
-
-    @property
-    def auth_redis(self) -> "redis.Redis":
-        """Sessions, revocations and login counters: a Redis that never evicts (AUTH_REDIS_URL)."""
-        if not self.config.auth_redis_url or self.config.auth_redis_url == self.config.redis_url:
-            return self.redis
-        return self._get("auth_redis", lambda: redis_client(self.config.auth_redis_url, self.config.redis_timeout))
-
-    @property
-    def tokens(self) -> TokenService:
-        return self._get("tokens", lambda: TokenService(
-            self.config.jwt_secret, self.auth_redis, self.keys,
-            self.config.access_token_ttl, self.config.refresh_token_ttl, self.config.max_sessions_per_user,
-        ))
-
-    @property
-    def login_limiter(self) -> LoginLimiter:
-        config = self.config
-        return self._get("login_limiter", lambda: LoginLimiter(
-            self.auth_redis, self.keys,
-            per_account=Limit(config.login_account_limit, config.login_account_window),
-            per_address=Limit(config.login_address_limit, config.login_address_window),
-        ))
-
-    @property
-    def registration_limiter(self) -> RegistrationLimiter:
-        return self._get("registration_limiter", lambda: RegistrationLimiter(
-            self.auth_redis, self.keys,
-            Limit(self.config.register_address_limit, self.config.register_address_window),
-        ))
-
-    # --- caches -------------------------------------------------------------------------------
-    @property
-    def tiers(self) -> Tiers:
-        """This worker's cache tiers, built and started on first use."""
-        return self._get("tiers", self._make_tiers)
+    def _subscriber(self):
+        """A new client for the listener's subscription (made again after each disconnect)."""
+        if not self.config.redis_url:
+            raise ConfigError(NO_REDIS_URL)
+        cluster = self.redis if redis_access.is_cluster(self.redis) else None
+        return redis_access.subscriber(self.config.redis_url, self.config.redis_timeout, self.keys.channel, cluster)
 
     @property
     def cache(self):
@@ -129,95 +93,100 @@ class Resources:
     def listener(self):
         return self.tiers.listener
 
-    # --- services -----------------------------------------------------------------------------
-    @property
-    def effects(self) -> Effects:
-        return self._get("effects", lambda: Effects(self.repo, self.writer, self.recovery))
+    # --- auth and services --------------------------------------------------------------------
+    def _build_auth(self):
+        config, auth_redis = self.config, self.auth_redis
+        self.tokens = TokenService(config.jwt_secret, auth_redis, self.keys, config.access_token_ttl,
+                                   config.refresh_token_ttl, config.max_sessions_per_user)
+        self.login_limiter = LoginLimiter(
+            auth_redis, self.keys,
+            per_account=Limit(config.login_account_limit, config.login_account_window),
+            per_address=Limit(config.login_address_limit, config.login_address_window),
+        )
+        self.registration_limiter = RegistrationLimiter(
+            auth_redis, self.keys, Limit(config.register_address_limit, config.register_address_window))
 
-    @property
-    def profiles(self) -> ProfileService:
-        return self._get("profiles", lambda: ProfileService(self.repo, self.cache, self.writer, self.keys,
-                                                            self.effects))
+    def _build_services(self):
+        repo, cache, writer, keys = self.repo, self.cache, self.writer, self.keys
+        self.effects = Effects(repo, writer, self.recovery)
+        self.profiles = ProfileService(repo, cache, writer, keys, self.effects)
+        self.fanout = Fanout(repo, writer, keys, self.config.fanout_limit)
+        self.follows = FollowService(repo, writer, keys, self.fanout, self.effects)
+        self.posts = PostService(repo, cache, writer, keys, self.profiles, self.fanout, self.effects,
+                                 self.config.list_cap, self.stats)
 
-    @property
-    def fanout(self) -> Fanout:
-        return self._get("fanout", lambda: Fanout(self.repo, self.writer, self.keys, self.config.fanout_limit))
+    # --- lifecycle ----------------------------------------------------------------------------
+    def start(self) -> "Worker":
+        """Create the store's indexes (best effort: a store that is down is reported by
+        /readyz, not fatal) and start this worker's threads. L1 and L2 are bypassed until the
+        listener's first renewals, about a millisecond later. Calling it again does nothing."""
+        if self.started:
+            return self
+        if self.pid != os.getpid():
+            raise RuntimeError("this worker was built in another process: build one per process "
+                               "(docs/design.md, rule 7)")
+        self.started = True
+        self._ensure_indexes()
+        self.tiers.start()
+        self.stats.flusher.start()
+        if self.maintenance is not None:
+            self.maintenance.start()
+        return self
 
-    @property
-    def follows(self) -> FollowService:
-        return self._get("follows", lambda: FollowService(self.repo, self.writer, self.keys, self.fanout, self.effects))
-
-    @property
-    def posts(self) -> PostService:
-        return self._get("posts", lambda: PostService(
-            self.repo, self.cache, self.writer, self.keys, self.profiles, self.fanout, self.effects,
-            self.config.list_cap, self.stats,
-        ))
-
-    def close(self):
-        """Stop this process's threads and close its clients (tests; orderly shutdown)."""
-        with self._lock:
-            made, self._made = self._made, {}
-        if made.get("tiers") is not None:
-            made["tiers"].stop()  # the listener notices within one ping interval
-        if made.get("stats") is not None:
-            made["stats"].flusher.stop()
-        if made.get("maintenance") is not None:
-            made["maintenance"].stop()
-        for name in ("redis", "auth_redis"):
-            if made.get(name) is not None:
-                made[name].close()
-        if made.get("database") is not None:
-            store.close(made["database"])
-
-    # --- factories ----------------------------------------------------------------------------
-    def _make_repo(self):
-        database = self._made["database"] = store.connect(self.config)  # what close() closes
-        repo = Repository(database, explore_read_preference(self.config))
+    def _ensure_indexes(self):
         try:
-            repo.ensure_indexes()
+            self.repo.ensure_indexes()
         except Exception as err:  # noqa: BLE001 - serve what we can; /readyz tells the story
             log.warning("could not create indexes: %r", err)
-        self._make_outbox_index(repo)
-        return repo
-
-    def _redis_url(self) -> str:
-        if not self.config.redis_url:
-            raise ConfigError(
-                "REDIS_URL is not set and no embedded Redis is running: start the app with "
-                "`make run` (gunicorn starts one) or set REDIS_URL"
-            )
-        return self.config.redis_url
-
-    def _make_stats(self):
-        stats = Stats(lambda: self.redis, self.keys)
-        stats.flusher = Flusher(stats)
-        stats.flusher.start()
-        return stats
-
-    def _make_tiers(self) -> Tiers:
-        config = self.config
-        cluster = None
-        subscriber = None
-        if config.cache_mode != "none":
-            cluster = self.redis if redis_clients.is_cluster(self.redis) else None
-            subscriber = lambda: redis_clients.subscriber(self._redis_url(), config.redis_timeout,  # noqa: E731
-                                                          self.keys.channel, cluster)
-        tiers = build_tiers(config, keys=self.keys, policy=self.policy, stats=self.stats,
-                            redis=self.redis if config.cache_mode != "none" else None,
-                            subscriber=subscriber, repo=self.repo, origin=worker_origin(),
-                            l1_clock=self.l1_clock)
-        self.stats.gauges = tiers.gauges
-        tiers.start()  # L1 and L2 are bypassed until the first renewals (about a millisecond)
-        if tiers.local is not None and config.l1_refresh_window:
-            self._made["maintenance"] = Maintenance([tiers.cache.refresh_expiring]).start_once()
-        return tiers
-
-    def _make_outbox_index(self, repo):
         try:
-            ensure_outbox_index(repo, self.policy)
+            ensure_outbox_index(self.repo, self.policy)
         except Exception as err:  # noqa: BLE001 - the store may be down: the outbox still works
             log.warning("could not create the outbox index: %r", err)
+
+    def close(self):
+        """Stop this worker's threads (the listener notices within one ping interval) and
+        close its clients."""
+        if self.started:
+            self.tiers.stop()
+            self.stats.flusher.stop()
+            if self.maintenance is not None:
+                self.maintenance.stop()
+        for client in {id(self.redis): self.redis, id(self.auth_redis): self.auth_redis}.values():
+            client.close()
+        store.close(self.database)
+
+
+def build_worker(config, *, database=None, l1_clock=time.monotonic) -> Worker:
+    """This process's worker for `config`, built and not started.
+
+    database: an open store to use instead of `store.connect(config)` (tests wrap one with
+    faults); l1_clock: the clock of L1's TTLs (tests move it on)."""
+    redis = _redis(config.redis_url, config)
+    auth_redis = redis
+    if config.auth_redis_url and config.auth_redis_url != config.redis_url:
+        auth_redis = _redis(config.auth_redis_url, config)  # sessions: a Redis that never evicts
+    database = database if database is not None else store.connect(config)
+    return Worker(config, database=database, redis=redis, auth_redis=auth_redis, l1_clock=l1_clock)
+
+
+def _redis(url, config):
+    return redis_access.connect(url, config.redis_timeout) if url else _NoRedis()
+
+
+class _NoRedis:
+    """The Redis client of a process started without REDIS_URL (a CLI command beside no
+    running server): building works, and whatever needs Redis fails with NO_REDIS_URL."""
+
+    def register_script(self, _text):
+        def run(*_args, **_kwargs):
+            raise ConfigError(NO_REDIS_URL)
+        return run
+
+    def close(self):
+        pass
+
+    def __getattr__(self, name):
+        raise ConfigError(NO_REDIS_URL)
 
 
 def worker_origin() -> str:

@@ -83,6 +83,7 @@ def test_stats_need_no_token(client):
 @pytest.fixture
 def production(config, redis_client):
     app = create_app(config.with_overrides(env="production"))
+    app.extensions["feedapp"].start()
     app.config["TESTING"] = True
     yield app.test_client()
     app.extensions["feedapp"].close()
@@ -213,6 +214,8 @@ def two_workers(config, redis_client):
     L1 and invalidation listener."""
     shared = config.with_overrides(mongo_uri=None)
     apps = [create_app(shared) for _ in range(2)]
+    for app in apps:
+        app.extensions["feedapp"].start()
     for app in apps:
         app.config["TESTING"] = True
         assert eventually(app.extensions["feedapp"].tiers.trust.l1), "a worker never trusted its L1"

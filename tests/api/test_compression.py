@@ -100,6 +100,7 @@ def test_static_files_are_compressed_too(client):
 
 def test_an_answer_already_encoded_is_left_alone(config, redis_client):
     app = create_app(config)
+    app.extensions["feedapp"].start()
     body = gzip.compress(b"{}" * MIN_SIZE)
 
     @app.get("/api/test-encoded")

@@ -8,6 +8,7 @@ from feedapp import create_app
 @pytest.fixture
 def app(config, redis_client):
     app = create_app(config.with_overrides(fanout_limit=3, list_cap=10))
+    app.extensions["feedapp"].start()
     yield app
     app.extensions["feedapp"].close()
 

@@ -12,6 +12,7 @@ EXPOSED = {"X-Cache", "ETag", "X-Request-ID", "Retry-After"}
 
 def build(config, **overrides):
     app = create_app(config.with_overrides(**overrides))
+    app.extensions["feedapp"].start()
     app.config["TESTING"] = True
 
     @app.get("/api/test-crash")  # a route with a bug, for the 500 handler

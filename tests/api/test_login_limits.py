@@ -101,6 +101,7 @@ def test_concurrent_guesses_cannot_overshoot_the_limit(app, alice):
 
 def test_the_window_ends(config, redis_client):
     app = create_app(config.with_overrides(login_account_window=1))
+    app.extensions["feedapp"].start()
     try:
         client = app.test_client()
         client.post("/api/auth/register", json={"username": "dave", "email": "d@example.com", "password": "password123"})
@@ -133,6 +134,7 @@ def test_forwarded_for_is_ignored_unless_proxies_are_trusted(client, make_user):
 
 def test_trusted_proxies_give_the_forwarded_client_address(config, redis_client):
     app = create_app(config.with_overrides(trusted_proxies=1))
+    app.extensions["feedapp"].start()
     try:
         client = app.test_client()
         client.post("/api/auth/register", json={"username": "erin", "email": "e@example.com", "password": "password123"})
@@ -148,6 +150,7 @@ def test_trusted_proxies_give_the_forwarded_client_address(config, redis_client)
 
 def test_login_answers_503_when_the_auth_store_is_down(config, redis_client, tmp_path):
     app = create_app(config.with_overrides(auth_redis_url=f"unix://{tmp_path}/no-such.sock"))
+    app.extensions["feedapp"].start()
     try:
         response = app.test_client().post(LOGIN, json={"username": "alice", "password": "password123"})
         assert_error(response, 503, "service_unavailable")

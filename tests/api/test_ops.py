@@ -105,6 +105,8 @@ def test_readyz_reports_redis_down_when_the_auth_server_is_unreachable(config, r
     from feedapp import create_app
 
     app = create_app(replace(config, auth_redis_url=f"unix://{tmp_path}/no-auth-redis.sock"))
+
+    app.extensions["feedapp"].start()
     try:
         response = app.test_client().get("/readyz")
         assert response.status_code == 200

@@ -57,6 +57,7 @@ def test_one_ipv6_client_is_its_64(client):
 
 def test_a_limit_of_zero_turns_it_off(config, redis_client):
     unlimited = create_app(config.with_overrides(register_address_limit=0))
+    unlimited.extensions["feedapp"].start()
     try:
         client = unlimited.test_client()
         for i in range(LIMIT + 2):

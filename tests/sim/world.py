@@ -12,9 +12,10 @@ from bson import ObjectId
 
 from feedapp import create_app
 from feedapp.config import Config
+from feedapp.infra import store
 from feedapp.infra.store import EmbeddedDatabase
 from feedapp.repository import Repository
-from feedapp.runtime.worker import Resources
+from feedapp.runtime.worker import build_worker
 from feedapp.schemas import post_core_schema, post_representation, profile_schema
 
 from .faults import FaultyDatabase, StoreFaults
@@ -66,20 +67,19 @@ def make_worker(name, data_dir, redis_server, auth_url, **settings) -> Worker:
         jwt_secret="sim-secret-" + "x" * 40, password_hash_method="pbkdf2:sha256:1000",
         warm_on_start=False, seed_on_start=False, register_address_limit=0, **settings,
     )
-    app = create_app(config)
+    faults = StoreFaults()
+    # The store through the worker's faults, L1 on the simulation's clock.
+    built = build_worker(config, database=FaultyDatabase(store.connect(config), faults), l1_clock=clock)
+    app = create_app(worker=built.start())
     app.config["TESTING"] = True
-    app.extensions["feedapp"] = Resources(config, l1_clock=clock)  # L1 on the simulation's clock
-    worker = Worker(name, app, proxy, StoreFaults(), clock)
-    install_faults(worker)
+    worker = Worker(name, app, proxy, faults, clock)
+    wait_until_trusted(worker)
     return worker
 
 
-def install_faults(worker: Worker):
-    """Route the worker's store calls through its faults, then build its caches and wait
-    until it trusts them."""
-    res = worker.res
-    res.repo.db = FaultyDatabase(res.repo.db, worker.faults)
-    listener = res.listener
+def wait_until_trusted(worker: Worker):
+    """Wait until the worker's listener is live (and so its caches are trusted)."""
+    listener = worker.res.listener
     if listener is not None:
         assert listener.wait_live(10), f"{worker.name}: listener did not go live"
 

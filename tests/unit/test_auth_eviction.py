@@ -37,6 +37,7 @@ def auth_redis(tmp_path):
 
 def make_app(config):
     app = create_app(config)
+    app.extensions["feedapp"].start()
     app.config["TESTING"] = True
     return app
 
