@@ -1,9 +1,10 @@
 """Settings from the environment, validated once at start with clear messages."""
 import os
-import re
 import secrets
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+
+from .envvars import ConfigError, choice, flag, integer, origins, redis_memory, size_bytes
 
 MIN_SECRET_LENGTH = 32
 READ_PREFERENCES = ("primary", "primarypreferred", "secondary", "secondarypreferred", "nearest")
@@ -13,68 +14,13 @@ MAINTENANCE_INTERVAL_S = 2.0  # the per-worker maintenance thread's tick (feedap
 MAINTENANCE_TICKS_PER_WINDOW = 2  # a refresh window spans two ticks, so no entry slips past
 
 
-class ConfigError(RuntimeError):
-    """A setting is missing or wrong; the message says which and how to fix it."""
-
-
-def _int(env, name, default, minimum=0):
-    raw = env.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
-    if value < minimum:
-        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
-    return value
-
-
-def _choice(env, name, default, choices):
-    value = (env.get(name) or default).strip().lower()
-    if value not in choices:
-        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
-    return value
-
-
 def _refresh_window(env, name, default):
-    value = _int(env, name, default)
+    value = integer(env, name, default)
     if 0 < value < MAINTENANCE_TICKS_PER_WINDOW * MAINTENANCE_INTERVAL_S:
         raise ConfigError(
             f"{name} must be 0 (off) or at least {MAINTENANCE_TICKS_PER_WINDOW * MAINTENANCE_INTERVAL_S:g} "
             f"seconds (two {MAINTENANCE_INTERVAL_S:g} s maintenance ticks), got {value}"
         )
-    return value
-
-
-def _bool(env, name, default):
-    raw = env.get(name)
-    if raw in (None, ""):
-        return default
-    return raw.strip().lower() in ("1", "true", "yes", "on")
-
-
-def _memory(env, name, default):
-    value = (env.get(name) or default).strip().lower()
-    if re.fullmatch(r"\d+(b|kb|mb|gb)?", value) is None:
-        raise ConfigError(f"{name} must be a size like 256mb or 1gb (0: no limit), got {value!r}")
-    return value
-
-
-_UNITS = {"": 1, "b": 1, "kb": 1024, "mb": 1024 ** 2, "gb": 1024 ** 3}
-
-
-def _bytes(env, name, default: int, minimum: int) -> int:
-    """A size in bytes, written as a number of bytes or with a unit (kb, mb, gb: powers of 1024)."""
-    raw = (env.get(name) or "").strip().lower()
-    if not raw:
-        return default
-    match = re.fullmatch(r"(\d+)\s*(b|kb|mb|gb)?", raw)
-    if match is None:
-        raise ConfigError(f"{name} must be a size like 67108864 or 64mb, got {raw!r}")
-    value = int(match[1]) * _UNITS[match[2] or ""]
-    if value < minimum:
-        raise ConfigError(f"{name} must be at least {minimum} bytes ({minimum // 1024 ** 2}mb), got {raw!r}")
     return value
 
 
@@ -89,24 +35,13 @@ def _write_concern(env, name, default):
 
 
 def _max_staleness(env, name, read_preference):
-    value = _int(env, name, -1, minimum=-1)
+    value = integer(env, name, -1, minimum=-1)
     if value != -1 and (value < 90 or read_preference == "primary"):
         raise ConfigError(
             f"{name} must be -1 (no limit) or at least 90 seconds (MongoDB's minimum), and only "
             f"with a read preference other than primary; got {value} with {read_preference}"
         )
     return value
-
-
-def _origins(env, name) -> tuple:
-    """A comma-separated allow-list of exact origins (scheme://host[:port]); "*" is refused."""
-    origins = tuple(o.strip().rstrip("/").lower() for o in (env.get(name) or "").split(",") if o.strip())
-    for origin in origins:
-        if re.fullmatch(r"https?://[^/\s,*]+", origin) is None:
-            raise ConfigError(
-                f"{name} must list origins like https://app.example.com, separated by commas; got {origin!r}"
-            )
-    return origins
 
 
 @dataclass(frozen=True)
@@ -181,51 +116,18 @@ class Config:
     def from_env(cls, environ=None) -> "Config":
         """Read and validate the environment; raise ConfigError on a bad setting."""
         env = os.environ if environ is None else environ
-        explore_read = _choice(env, "MONGO_EXPLORE_READ_PREFERENCE", "primary", READ_PREFERENCES)
         config = cls(
             env=env.get("FEEDAPP_ENV", "development").strip().lower(),
-            mongo_uri=env.get("MONGO_URI") or None,
-            mongo_db=env.get("MONGO_DB", "feedapp"),
-            mongo_write_concern=_write_concern(env, "MONGO_WRITE_CONCERN", "majority"),
-            mongo_journal=_bool(env, "MONGO_JOURNAL", True),
-            mongo_wtimeout_ms=_int(env, "MONGO_WTIMEOUT_MS", 5000),
-            mongo_timeout_ms=_int(env, "MONGO_TIMEOUT_MS", 3000, minimum=1),
-            mongo_socket_timeout_ms=_int(env, "MONGO_SOCKET_TIMEOUT_MS", 10_000, minimum=1),
-            mongo_explore_read_preference=explore_read,
-            mongo_max_staleness_s=_max_staleness(env, "MONGO_MAX_STALENESS_S", explore_read),
-            redis_url=env.get("REDIS_URL") or None,
-            auth_redis_url=env.get("AUTH_REDIS_URL") or None,
-            cache_redis_maxmemory=_memory(env, "CACHE_REDIS_MAXMEMORY", "256mb"),
+            **_mongo_settings(env),
+            **_redis_settings(env),
             data_dir=Path(env.get("DATA_DIR", "var")).absolute(),
-            jwt_secret=env.get("JWT_SECRET", ""),
-            access_token_ttl=_int(env, "ACCESS_TOKEN_TTL", 900, minimum=1),
-            refresh_token_ttl=_int(env, "REFRESH_TOKEN_TTL", 7 * 24 * 3600, minimum=1),
-            explore_ttl=_int(env, "EXPLORE_TTL", 120, minimum=1),
-            l1_maxsize=_int(env, "L1_MAXSIZE", 10_000, minimum=1),
-            l1_max_bytes=_bytes(env, "L1_MAX_BYTES", 32 * 1024 ** 2, minimum=1024 ** 2),
-            l1_refresh_window=_refresh_window(env, "L1_REFRESH_WINDOW", 5),
-            seed_on_start=_bool(env, "SEED_ON_START", True),
-            seed_users=_int(env, "SEED_USERS", 200),
-            seed_posts=_int(env, "SEED_POSTS", 2_000),
+            **_token_settings(env),
+            **_cache_settings(env),
             log_level=env.get("LOG_LEVEL", "INFO").upper(),
             password_hash_method=env.get("PASSWORD_HASH_METHOD", "scrypt"),
-            cache_mode=_choice(env, "CACHE_MODE", "tiered", ("tiered", "l2", "none")),
-            list_cap=_int(env, "LIST_CAP", 200, minimum=10),
-            fanout_limit=_int(env, "FANOUT_LIMIT", 1000, minimum=1),
-            lease_ms=_int(env, "LEASE_MS", 5000, minimum=10),
-            trust_lease=_int(env, "TRUST_LEASE_MS", 1000, minimum=200) / 1000,
-            warm_on_start=_bool(env, "WARM_ON_START", True),
-            warm_users=_int(env, "WARM_USERS", 50),
-            login_account_limit=_int(env, "LOGIN_ACCOUNT_LIMIT", 10),
-            login_account_window=_int(env, "LOGIN_ACCOUNT_WINDOW", 15 * 60, minimum=1),
-            login_address_limit=_int(env, "LOGIN_ADDRESS_LIMIT", 50),
-            login_address_window=_int(env, "LOGIN_ADDRESS_WINDOW", 15 * 60, minimum=1),
-            register_address_limit=_int(env, "REGISTER_ADDRESS_LIMIT", 20),
-            register_address_window=_int(env, "REGISTER_ADDRESS_WINDOW", 60 * 60, minimum=1),
-            max_sessions_per_user=_int(env, "MAX_SESSIONS_PER_USER", 20, minimum=1),
-            trusted_proxies=_int(env, "TRUSTED_PROXIES", 0),
-            cors_origins=_origins(env, "CORS_ORIGINS"),
-            cors_max_age=_int(env, "CORS_MAX_AGE", 600),
+            **_startup_settings(env),
+            **_abuse_limits(env),
+            **_http_settings(env),
         )
         return config.with_secret()
 
@@ -251,6 +153,81 @@ class Config:
                 "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`"
             )
         return replace(self, jwt_secret=shared_dev_secret(self.data_dir))
+
+
+def _mongo_settings(env) -> dict:
+    explore_read = choice(env, "MONGO_EXPLORE_READ_PREFERENCE", "primary", READ_PREFERENCES)
+    return dict(
+        mongo_uri=env.get("MONGO_URI") or None,
+        mongo_db=env.get("MONGO_DB", "feedapp"),
+        mongo_write_concern=_write_concern(env, "MONGO_WRITE_CONCERN", "majority"),
+        mongo_journal=flag(env, "MONGO_JOURNAL", True),
+        mongo_wtimeout_ms=integer(env, "MONGO_WTIMEOUT_MS", 5000),
+        mongo_timeout_ms=integer(env, "MONGO_TIMEOUT_MS", 3000, minimum=1),
+        mongo_socket_timeout_ms=integer(env, "MONGO_SOCKET_TIMEOUT_MS", 10_000, minimum=1),
+        mongo_explore_read_preference=explore_read,
+        mongo_max_staleness_s=_max_staleness(env, "MONGO_MAX_STALENESS_S", explore_read),
+    )
+
+
+def _redis_settings(env) -> dict:
+    return dict(
+        redis_url=env.get("REDIS_URL") or None,
+        auth_redis_url=env.get("AUTH_REDIS_URL") or None,
+        cache_redis_maxmemory=redis_memory(env, "CACHE_REDIS_MAXMEMORY", "256mb"),
+    )
+
+
+def _token_settings(env) -> dict:
+    return dict(
+        jwt_secret=env.get("JWT_SECRET", ""),
+        access_token_ttl=integer(env, "ACCESS_TOKEN_TTL", 900, minimum=1),
+        refresh_token_ttl=integer(env, "REFRESH_TOKEN_TTL", 7 * 24 * 3600, minimum=1),
+    )
+
+
+def _cache_settings(env) -> dict:
+    return dict(
+        explore_ttl=integer(env, "EXPLORE_TTL", 120, minimum=1),
+        l1_maxsize=integer(env, "L1_MAXSIZE", 10_000, minimum=1),
+        l1_max_bytes=size_bytes(env, "L1_MAX_BYTES", 32 * 1024 ** 2, minimum=1024 ** 2),
+        l1_refresh_window=_refresh_window(env, "L1_REFRESH_WINDOW", 5),
+        cache_mode=choice(env, "CACHE_MODE", "tiered", ("tiered", "l2", "none")),
+        list_cap=integer(env, "LIST_CAP", 200, minimum=10),
+        fanout_limit=integer(env, "FANOUT_LIMIT", 1000, minimum=1),
+        lease_ms=integer(env, "LEASE_MS", 5000, minimum=10),
+        trust_lease=integer(env, "TRUST_LEASE_MS", 1000, minimum=200) / 1000,
+    )
+
+
+def _startup_settings(env) -> dict:
+    return dict(
+        seed_on_start=flag(env, "SEED_ON_START", True),
+        seed_users=integer(env, "SEED_USERS", 200),
+        seed_posts=integer(env, "SEED_POSTS", 2_000),
+        warm_on_start=flag(env, "WARM_ON_START", True),
+        warm_users=integer(env, "WARM_USERS", 50),
+    )
+
+
+def _abuse_limits(env) -> dict:
+    return dict(
+        login_account_limit=integer(env, "LOGIN_ACCOUNT_LIMIT", 10),
+        login_account_window=integer(env, "LOGIN_ACCOUNT_WINDOW", 15 * 60, minimum=1),
+        login_address_limit=integer(env, "LOGIN_ADDRESS_LIMIT", 50),
+        login_address_window=integer(env, "LOGIN_ADDRESS_WINDOW", 15 * 60, minimum=1),
+        register_address_limit=integer(env, "REGISTER_ADDRESS_LIMIT", 20),
+        register_address_window=integer(env, "REGISTER_ADDRESS_WINDOW", 60 * 60, minimum=1),
+        max_sessions_per_user=integer(env, "MAX_SESSIONS_PER_USER", 20, minimum=1),
+    )
+
+
+def _http_settings(env) -> dict:
+    return dict(
+        trusted_proxies=integer(env, "TRUSTED_PROXIES", 0),
+        cors_origins=origins(env, "CORS_ORIGINS"),
+        cors_max_age=integer(env, "CORS_MAX_AGE", 600),
+    )
 
 
 def shared_dev_secret(data_dir: Path) -> str:

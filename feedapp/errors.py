@@ -1,6 +1,5 @@
 """APIError and the handlers that turn every failure into API.md's JSON error shape."""
 import logging
-import sqlite3
 
 from flask import jsonify
 from marshmallow import ValidationError
@@ -100,9 +99,19 @@ def _flatten(value, where="") -> list:
 
 
 def init_app(app):
-    @app.errorhandler(APIError)
-    def handle_api_error(err):
-        return error_response(err.status, err.code, err.message, err.details, err.headers)
+    """Answer every failure in API.md's error shape: the client's own with its 4xx, a backing
+    service down with 503 and Retry-After, anything else with 500."""
+    _handle_client_errors(app)
+    _handle_unavailable_services(app)
+    _handle_unexpected_errors(app)
+
+
+def _api_error_response(err: APIError):
+    return error_response(err.status, err.code, err.message, err.details, err.headers)
+
+
+def _handle_client_errors(app):
+    app.register_error_handler(APIError, _api_error_response)
 
     @app.errorhandler(ValidationError)
     def handle_validation(err):
@@ -117,29 +126,28 @@ def init_app(app):
             headers["Allow"] = ", ".join(sorted(err.valid_methods))
         return error_response(err.code, code, err.description or err.name, headers=headers)
 
+
+def _handle_unavailable_services(app):
+    # pymongo's ConnectionFailure covers the embedded store too: it reports its SQLite errors
+    # as AutoReconnect (docstore/database.py, translate_errors).
     @app.errorhandler(ConnectionFailure)
     def handle_mongo(err):
         log.warning("MongoDB error: %r", err)
-        return handle_api_error(unavailable("The database is unavailable; try again shortly"))
+        return _api_error_response(unavailable("The database is unavailable; try again shortly"))
 
     @app.errorhandler(WriteConcernError)  # e.g. w=majority not reached within MONGO_WTIMEOUT_MS
     def handle_unconfirmed_write(err):
         log.warning("MongoDB could not confirm a write: %r", err)
-        return handle_api_error(unavailable("The database could not confirm the write in time; retry it"))
-
-    # A backstop: the embedded store reports its SQLite errors as pymongo's AutoReconnect
-    # (docstore/database.py, translate_errors), which handle_mongo answers.
-    @app.errorhandler(sqlite3.Error)
-    def handle_embedded_store(err):
-        log.warning("embedded store error: %r", err)
-        return handle_api_error(unavailable("The database is unavailable; try again shortly"))
+        return _api_error_response(unavailable("The database could not confirm the write in time; retry it"))
 
     @app.errorhandler(RedisError)
     @app.errorhandler(RedisClusterException)  # not a RedisError (e.g. a slot uncovered in a failover)
     def handle_redis(err):
         log.warning("Redis error: %r", err)
-        return handle_api_error(unavailable("The session store is unavailable; try again shortly"))
+        return _api_error_response(unavailable("The session store is unavailable; try again shortly"))
 
+
+def _handle_unexpected_errors(app):
     @app.errorhandler(Exception)
     def handle_unexpected(err):
         log.exception("unhandled error")

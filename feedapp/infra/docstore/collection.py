@@ -1,25 +1,19 @@
 """A collection of the embedded store, with the part of pymongo's Collection feedapp uses."""
 import itertools
-import json
-import re
-import sqlite3
 
 import bson
-from bson import ObjectId
 from pymongo import ReadPreference, ReturnDocument, WriteConcern
 from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure, WriteError
 from pymongo.results import DeleteResult, InsertManyResult, InsertOneResult, UpdateResult
 
-from . import keycodec, plan
-from .database import column_of, create_table, quote, translate_errors
-from .documents import MISSING, apply_update, get_path, project, sort_documents, upsert_seed
+from . import indexing, plan
+from .database import CODEC, quote, translate_errors
+from .documents import apply_update, project, sort_documents, upsert_seed
 from .matcher import matches
-
-_CODEC = bson.CodecOptions(tz_aware=False)
 
 
 def _decode(blob: bytes) -> dict:
-    return bson.decode(blob, codec_options=_CODEC)
+    return bson.decode(blob, codec_options=CODEC)
 
 
 class Collection:
@@ -66,18 +60,15 @@ class Collection:
     @translate_errors
     def index_information(self) -> dict:
         connection = self.database.connection()
-        schema = self.database.schema(connection, self.name)
-        info = {"_id_": {"v": 2, "key": [("_id", 1)]}}
-        for name, spec in (schema.indexes if schema else {}).items():
-            info[name] = {"v": 2, **spec, "key": [tuple(pair) for pair in spec["key"]]}
-        return info
+        return indexing.information(self.database.schema(connection, self.name))
 
     # --- writes --------------------------------------------------------------------------
 
     @translate_errors
     def insert_one(self, document):
         with self.database.writing() as connection:
-            self._insert(connection, self._schema_for_write(connection), document)
+            schema = self.database.schema_for_write(connection, self.name)
+            indexing.insert_row(connection, schema, document, self.full_name)
         return InsertOneResult(document["_id"], True)
 
     @translate_errors
@@ -87,10 +78,10 @@ class Collection:
             raise TypeError("documents must be a non-empty list")
         errors = []
         with self.database.writing() as connection:
-            schema = self._schema_for_write(connection)
+            schema = self.database.schema_for_write(connection, self.name)
             for position, document in enumerate(documents):
                 try:
-                    self._insert(connection, schema, document)
+                    indexing.insert_row(connection, schema, document, self.full_name)
                 except DuplicateKeyError as err:
                     errors.append({"index": position, "code": 11000, "errmsg": str(err), **(err.details or {})})
                     if ordered:
@@ -142,10 +133,10 @@ class Collection:
 
     @translate_errors
     def create_indexes(self, indexes):
-        specs = [_index_spec(model) for model in indexes]
+        specs = [indexing.index_spec(model) for model in indexes]
         with self.database.writing() as connection:
             for name, spec in specs:
-                self._create_index(connection, name, spec)
+                indexing.create(self, connection, name, spec)
         return [name for name, _ in specs]
 
     @translate_errors
@@ -185,55 +176,19 @@ class Collection:
         finally:
             rows.close()
 
-    def _schema_for_write(self, connection):
-        schema = self.database.schema(connection, self.name)
-        if schema is None:
-            create_table(connection, self.name)
-            schema = self.database.schema(connection, self.name)
-        return schema
-
-    def _keys(self, schema, document) -> list:
-        keys = []
-        for path in schema.columns:
-            try:
-                value = _indexed_value(document, path)
-                keys.append(keycodec.encode(None if value is MISSING else value))
-            except keycodec.Unindexable as err:
-                raise WriteError(f"indexed field {path!r} of {self.full_name}: {err}", 2) from None
-        return keys
-
-    def _insert(self, connection, schema, document):
-        if "_id" not in document:
-            document["_id"] = ObjectId()  # as pymongo does, the caller's document learns its id
-        columns = ", ".join([*schema.columns.values(), "doc"])
-        marks = ", ".join("?" * (len(schema.columns) + 1))
-        values = [*self._keys(schema, document), bson.encode(document)]
-        try:
-            connection.execute(f"INSERT INTO {schema.table} ({columns}) VALUES ({marks})", values)
-        except sqlite3.IntegrityError as err:
-            raise self._duplicate(schema, err, document) from None
-
-    def _rewrite(self, connection, schema, rid, document):
-        assignments = ", ".join(f"{column} = ?" for column in [*schema.columns.values(), "doc"])
-        values = [*self._keys(schema, document), bson.encode(document), rid]
-        try:
-            connection.execute(f"UPDATE {schema.table} SET {assignments} WHERE rid = ?", values)
-        except sqlite3.IntegrityError as err:
-            raise self._duplicate(schema, err, document) from None
-
     def _modify(self, filter, change, upsert=False, multi=False, sort=None, replace=False):
         query = _query(filter)
         if not replace:
             apply_update({}, change)  # refuse a malformed update before touching anything
         outcome = _Outcome()
         with self.database.writing() as connection:
-            schema = self._schema_for_write(connection)
+            schema = self.database.schema_for_write(connection, self.name)
             for rid, blob, document in self._read(query, sort, 0, 0 if multi else 1, connection):
                 outcome.matched += 1
                 outcome.before = _decode(blob)
                 outcome.after = _replaced(document, change) if replace else apply_update(document, change)
                 if bson.encode(outcome.after) != blob:
-                    self._rewrite(connection, schema, rid, outcome.after)
+                    indexing.rewrite_row(connection, schema, rid, outcome.after, self.full_name)
                     outcome.modified += 1
             if outcome.matched == 0 and upsert:
                 seed = upsert_seed(query)
@@ -241,7 +196,7 @@ class Collection:
                     outcome.after = _replaced({"_id": seed["_id"]} if "_id" in seed else {}, change)
                 else:
                     outcome.after = apply_update(seed, change, inserting=True)
-                self._insert(connection, schema, outcome.after)
+                indexing.insert_row(connection, schema, outcome.after, self.full_name)
                 outcome.upserted, outcome.upserted_id = True, outcome.after["_id"]
         return outcome
 
@@ -263,47 +218,6 @@ class Collection:
                 rids = [row[0] for row in found[start:start + 500]]
                 connection.execute(f"DELETE FROM {schema.table} WHERE rid IN ({', '.join('?' * len(rids))})", rids)
         return [row[2] for row in found]
-
-    def _create_index(self, connection, name, spec):
-        schema = self._schema_for_write(connection)
-        existing = schema.indexes.get(name)
-        if existing is not None:
-            if existing != spec:
-                raise OperationFailure(f"An index named {name!r} already exists with different options", 86)
-            return
-        for other, other_spec in schema.indexes.items():
-            if other_spec["key"] == spec["key"]:
-                raise OperationFailure(f"Index already exists with a different name: {other}", 85)
-        for path, _ in spec["key"]:
-            if path not in schema.columns:
-                self._add_column(connection, schema, path)
-        terms = ", ".join(f"{column_of(path)} {'DESC' if direction < 0 else 'ASC'}" for path, direction in spec["key"])
-        unique = "UNIQUE " if spec.get("unique") else ""
-        try:
-            connection.execute(f"CREATE {unique}INDEX {quote('i:' + self.name + ':' + name)} ON {schema.table} ({terms})")
-        except sqlite3.IntegrityError as err:
-            raise DuplicateKeyError(f"E11000 duplicate key error building index {name} of {self.full_name}: {err}", 11000) from None
-        connection.execute("INSERT INTO _indexes VALUES (?, ?, ?)", (self.name, name, json.dumps(spec)))
-
-    def _add_column(self, connection, schema, path):
-        column = column_of(path)
-        connection.execute(f"ALTER TABLE {schema.table} ADD COLUMN {column} BLOB NOT NULL DEFAULT x'05'")
-        schema = self.database.schema(connection, self.name)
-        for rid, blob in connection.execute(f"SELECT rid, doc FROM {schema.table}").fetchall():
-            self._rewrite(connection, schema, rid, _decode(blob))
-
-    def _duplicate(self, schema, err, document) -> DuplicateKeyError:
-        """MongoDB's E11000 error, naming the index and key SQLite found taken."""
-        failed = str(err).split("failed: ", 1)[-1].split(", ")
-        paths = [part.removeprefix(schema.raw_table + ".").removeprefix("f:") for part in failed]
-        name, key = "_id_", [["_id", 1]]
-        for index, spec in schema.indexes.items():
-            if spec.get("unique") and sorted(p for p, _ in spec["key"]) == sorted(paths):
-                name, key = index, spec["key"]
-        pattern = {path: direction for path, direction in key}
-        value = {path: None if get_path(document, path) is MISSING else get_path(document, path) for path in pattern}
-        message = f"E11000 duplicate key error collection: {self.full_name} index: {name} dup key: {value}"
-        return DuplicateKeyError(message, 11000, {"code": 11000, "errmsg": message, "keyPattern": pattern, "keyValue": value})
 
 
 class _Outcome:
@@ -350,19 +264,6 @@ class Cursor:
         self._results = iter(())
 
 
-def _indexed_value(document, path):
-    """The value an index on `path` holds for `document`; Unindexable when an array lies on
-    the path (MongoDB would index every element: a multikey index, which this store has not)."""
-    value = document
-    for part in path.split("."):
-        if isinstance(value, list):
-            raise keycodec.Unindexable(f"an array lies on the indexed path {path!r}")
-        if not isinstance(value, dict) or part not in value:
-            return MISSING
-        value = value[part]
-    return value
-
-
 def _query(filter) -> dict:
     if filter is None:
         return {}
@@ -389,23 +290,3 @@ def _replaced(document: dict, replacement: dict) -> dict:
     if "_id" in replacement and "_id" in document and replacement["_id"] != document["_id"]:
         raise WriteError("The _id field cannot be changed", 66)
     return {**({"_id": document["_id"]} if "_id" in document else {}), **replacement}
-
-
-_SUPPORTED_INDEX_OPTIONS = {"key", "name", "unique", "expireAfterSeconds", "background"}
-
-
-def _index_spec(model) -> tuple:
-    document = dict(model.document if hasattr(model, "document") else model)
-    unsupported = set(document) - _SUPPORTED_INDEX_OPTIONS
-    if unsupported:
-        raise OperationFailure(f"index options {sorted(unsupported)} are not supported by the embedded store")
-    key = [[path, direction] for path, direction in dict(document["key"]).items()]
-    for path, direction in key:
-        if direction not in (1, -1) or not re.fullmatch(r"[^$\x00]+", path):
-            raise OperationFailure(f"index key {path!r}: {direction!r} is not supported by the embedded store")
-    spec = {"key": key}
-    if document.get("unique"):
-        spec["unique"] = True
-    if "expireAfterSeconds" in document:  # kept and reported; documents are not expired here
-        spec["expireAfterSeconds"] = document["expireAfterSeconds"]
-    return document["name"], spec

@@ -9,8 +9,10 @@ from dataclasses import dataclass, field
 from functools import wraps
 from pathlib import Path
 
+import bson
 import pymongo.errors
 
+CODEC = bson.CodecOptions(tz_aware=False)  # documents decode as pymongo's default: naive UTC datetimes
 OFFLINE_MARKER = "OFFLINE"
 BUSY_TIMEOUT_S = 30  # how long a statement waits for another writer before it fails
 _INHERITED = []  # connections opened before a fork: kept, never closed (see _connection)
@@ -133,6 +135,14 @@ class Database:
         if name not in local.schemas:
             local.schemas[name] = _load_schema(connection, name)
         return local.schemas[name]
+
+    def schema_for_write(self, connection, name: str) -> Schema:
+        """The collection's schema, its table created first when it does not exist."""
+        schema = self.schema(connection, name)
+        if schema is None:
+            create_table(connection, name)
+            schema = self.schema(connection, name)
+        return schema
 
     def _open(self) -> sqlite3.Connection:
         connection = sqlite3.connect(self._file, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=True)
