@@ -24,7 +24,7 @@ from ..infra.mongo import explore_read_preference
 from ..observability.stats import Flusher, Stats
 from ..ratelimit import Limit, LoginLimiter, RegistrationLimiter
 from ..repository import Repository
-from ..services import FollowService, PostService, ProfileService
+from ..services import FollowService, LoginService, PostService, ProfileService
 from ..services.effects import Effects
 from ..services.fanout import Fanout
 from .maintenance import Maintenance
@@ -153,6 +153,10 @@ class Resources:
             self.repo, self.cache, self.writer, self.keys, self.profiles, self.fanout, self.effects,
             self.config.list_cap, self.stats,
         ))
+
+    @property
+    def logins(self) -> LoginService:
+        return self._get("logins", lambda: LoginService(self.repo, self.login_limiter, self.tokens))
 
     def close(self):
         """Stop this process's threads and close its clients (tests; orderly shutdown)."""

@@ -12,7 +12,7 @@ from pymongo.results import DeleteResult, InsertManyResult, InsertOneResult, Upd
 
 from . import keycodec, plan
 from .database import column_of, create_table, quote, translate_errors
-from .documents import MISSING, apply_update, get_path, project, sort_documents, upsert_seed
+from .documents import ABSENT_FIELD, apply_update, get_path, project, sort_documents, upsert_seed
 from .matcher import matches
 
 _CODEC = bson.CodecOptions(tz_aware=False)
@@ -197,7 +197,7 @@ class Collection:
         for path in schema.columns:
             try:
                 value = _indexed_value(document, path)
-                keys.append(keycodec.encode(None if value is MISSING else value))
+                keys.append(keycodec.encode(None if value is ABSENT_FIELD else value))
             except keycodec.Unindexable as err:
                 raise WriteError(f"indexed field {path!r} of {self.full_name}: {err}", 2) from None
         return keys
@@ -301,7 +301,7 @@ class Collection:
             if spec.get("unique") and sorted(p for p, _ in spec["key"]) == sorted(paths):
                 name, key = index, spec["key"]
         pattern = {path: direction for path, direction in key}
-        value = {path: None if get_path(document, path) is MISSING else get_path(document, path) for path in pattern}
+        value = {path: None if get_path(document, path) is ABSENT_FIELD else get_path(document, path) for path in pattern}
         message = f"E11000 duplicate key error collection: {self.full_name} index: {name} dup key: {value}"
         return DuplicateKeyError(message, 11000, {"code": 11000, "errmsg": message, "keyPattern": pattern, "keyValue": value})
 
@@ -358,7 +358,7 @@ def _indexed_value(document, path):
         if isinstance(value, list):
             raise keycodec.Unindexable(f"an array lies on the indexed path {path!r}")
         if not isinstance(value, dict) or part not in value:
-            return MISSING
+            return ABSENT_FIELD
         value = value[part]
     return value
 
