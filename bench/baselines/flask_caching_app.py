@@ -29,7 +29,7 @@ from bson.errors import InvalidId
 from flask import Flask, g, jsonify, request
 from flask_caching import Cache
 
-from feedapp import cursors
+from feedapp import listing
 from feedapp.auth import verify_password
 from feedapp.config import Config
 from feedapp.infra.store import connect
@@ -125,18 +125,18 @@ def _compose(docs) -> list:
 def _listing(docs, limit) -> dict:
     more = len(docs) > limit
     docs = docs[:limit]
-    return {"items": _compose(docs), "next_cursor": cursors.encode_post_cursor(docs[-1]) if more else None}
+    return {"items": _compose(docs), "next_cursor": listing.encode_post_cursor(docs[-1]) if more else None}
 
 
 @cache.memoize()
 def timeline(user_id: str, limit: int, before: str | None):
-    position = cursors.decode_post_cursor(before) if before else None
+    position = listing.decode_post_cursor(before) if before else None
     return _listing(repo().timeline(ObjectId(user_id), limit + 1, position), limit)
 
 
 @cache.memoize()
 def feed(user_id: str, limit: int, before: str | None):
-    position = cursors.decode_post_cursor(before) if before else None
+    position = listing.decode_post_cursor(before) if before else None
     return _listing(repo().feed(ObjectId(user_id), limit + 1, position), limit)
 
 

@@ -1,8 +1,7 @@
 """POST /api/auth/register, login, refresh, logout."""
 from flask import Blueprint, g, jsonify, request
 
-from ..auth import hash_password, verify_password
-from ..errors import unauthorized
+from ..auth import hash_password
 from ..ratelimit import address_subject
 from ..schemas import LoginSchema, RefreshSchema, RegisterSchema
 from . import auth_required, json_body, resources
@@ -27,20 +26,10 @@ def register():
 
 @bp.post("/login")
 def login():
-    """Brute-force limited (feedapp.ratelimit): the address, then the account, must have
-    attempts left before the password is checked; only failures stay counted."""
+    """Brute-force limited per client address and per account (see LoginService)."""
     data = json_body(login_schema)
-    limiter = resources().login_limiter
     address = address_subject(request.remote_addr)
-    limiter.take("address", address)
-    user = resources().repo.get_user_by_login(data["username"])
-    # Unknown names are limited like known accounts, so a 429 tells nothing about existence.
-    account = f"user:{user['_id']}" if user else f"name:{data['username'].casefold()}"
-    limiter.take("account", account)
-    if not verify_password(user["password_hash"] if user else None, data["password"]):
-        raise unauthorized("Invalid username or password")
-    limiter.succeeded(account, address)
-    return jsonify(resources().tokens.login(str(user["_id"])))
+    return jsonify(resources().logins.login(data["username"], data["password"], address))
 
 
 @bp.post("/refresh")

@@ -26,20 +26,15 @@ def _caller_is_admin() -> bool:
         return False
     try:
         g.claims = resources().tokens.authenticate(bearer_token(header))
-        return _is_admin(caller_id())
+        return resources().profiles.is_admin(caller_id())
     except APIError:
         return False
-
-
-def _is_admin(user_id) -> bool:
-    user = resources().repo.get_user(user_id)
-    return bool(user) and user.get("role") == "admin"
 
 
 @bp.post("/invalidate")
 @auth_required
 def invalidate():
-    if not _is_admin(caller_id()):
+    if not resources().profiles.is_admin(caller_id()):
         raise forbidden("Only an admin may invalidate the cache")
     data = json_body(invalidate_schema)
     keys = resources().keys

@@ -41,10 +41,7 @@ def get_post(post_id):
 @bp.delete("/<post_id>")
 @auth_required
 def delete_post(post_id):
-    pid = path_id(post_id)
-    me = resources().repo.get_user(caller_id())
-    is_admin = bool(me) and me.get("role") == "admin"
-    resources().posts.delete(pid, caller_id(), is_admin)
+    resources().posts.delete(path_id(post_id), caller_id())
     return "", 204
 
 

@@ -1,41 +1,10 @@
-"""Cached post lists (timelines, home feeds): the newest post ids of a listing, in order.
-
-An entry is `<created_at ms, 15 digits><post id, 24 hex>`: fixed width, so entries sort as
-strings exactly as posts sort in the store (created_at, then id, both descending), a cursor
-maps to an entry, and the Lua write-through in `remote.INSERT_ENTRY` can insert a new post at
-its place without parsing anything. A list is complete ("C") when it holds the whole listing,
-partial ("P") when it holds only its newest part.
+"""Cached post lists (timelines, home feeds): the newest post ids of a listing, in order, as
+post-list entries (see feedapp.listing). A list is complete ("C") when it holds the whole
+listing, partial ("P") when it holds only its newest part.
 """
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 
-from ..repository import PostCursor
-
-ENTRY_WIDTH = 39
-_EPOCH = datetime(1970, 1, 1)
-
-
-def entry_of(created_at: datetime, post_id) -> str:
-    millis = (created_at - _EPOCH) // timedelta(milliseconds=1)
-    return f"{millis:015d}{post_id}"
-
-
-def entry_of_cursor(cursor: PostCursor) -> str:
-    return entry_of(cursor.created_at, cursor.id)
-
-
-def millis_of(entry: str) -> str:
-    return entry[:15]
-
-
-def post_id_of(entry: str) -> str:
-    return entry[15:]
-
-
-def cursor_of(entry: str) -> PostCursor:
-    from bson import ObjectId
-
-    return PostCursor(_EPOCH + timedelta(milliseconds=int(entry[:15])), ObjectId(entry[15:]))
+from ..listing import ENTRY_WIDTH, entry_of
 
 
 @dataclass(frozen=True)
@@ -61,16 +30,16 @@ class PostListCodec:
 
     @staticmethod
     def encode(value: PostList) -> bytes:
-        meta = ",".join(value.pull)
+        header = ",".join(value.pull)
         if value.authors is not None:
-            meta += ";" + ",".join(sorted(value.authors))
-        return f"{meta}\n{'C' if value.complete else 'P'}{''.join(value.entries)}".encode()
+            header += ";" + ",".join(sorted(value.authors))
+        return f"{header}\n{'C' if value.complete else 'P'}{''.join(value.entries)}".encode()
 
     @staticmethod
     def decode(raw: bytes) -> PostList:
         text = raw.decode()
-        meta, _, body = text.partition("\n")
-        pull, has_authors, authors = meta.partition(";")
+        header, _, body = text.partition("\n")
+        pull, has_authors, authors = header.partition(";")
         blob = body[1:]
         entries = tuple(blob[i:i + ENTRY_WIDTH] for i in range(0, len(blob), ENTRY_WIDTH))
         return PostList(entries, complete=body[:1] == "C", pull=tuple(a for a in pull.split(",") if a),

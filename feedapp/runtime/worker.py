@@ -29,7 +29,7 @@ from ..infra.mongo import explore_read_preference
 from ..observability.stats import Flusher, Stats
 from ..ratelimit import Limit, LoginLimiter, RegistrationLimiter
 from ..repository import Repository
-from ..services import FollowService, PostService, ProfileService
+from ..services import FollowService, LoginService, PostService, ProfileService
 from ..services.effects import Effects
 from ..services.fanout import Fanout
 from .maintenance import Maintenance
@@ -114,6 +114,7 @@ class Worker:
         self.follows = FollowService(repo, writer, keys, self.fanout, self.effects)
         self.posts = PostService(repo, cache, writer, keys, self.profiles, self.fanout, self.effects,
                                  self.config.list_cap, self.stats)
+        self.logins = LoginService(repo, self.login_limiter, self.tokens)
 
     # --- lifecycle ----------------------------------------------------------------------------
     def start(self) -> "Worker":

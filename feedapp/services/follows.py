@@ -1,7 +1,7 @@
 """Follows: follow, unfollow, and the follow lists."""
 from pymongo.errors import PyMongoError
 
-from .. import cursors
+from .. import listing
 from ..errors import not_found, validation_error
 from ..schemas import profile_schema
 
@@ -38,11 +38,11 @@ class FollowService:
 
     def page(self, user_id, direction: str, limit: int, before: str | None) -> dict:
         """One page of whom user_id follows ("following") or who follows them ("followers")."""
-        before_id = cursors.decode_follow_cursor(before) if before else None
+        before_id = listing.decode_follow_cursor(before) if before else None
         if self.repo.get_user(user_id) is None:
             raise not_found("User")
         users, last = self.repo.follow_page(user_id, direction, limit, before_id)
         return {
             "items": [profile_schema.dump(doc) for doc in users],
-            "next_cursor": cursors.encode_follow_cursor(last) if last else None,
+            "next_cursor": listing.encode_follow_cursor(last) if last else None,
         }

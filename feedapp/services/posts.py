@@ -3,11 +3,11 @@
 What is cached, and how writes keep it exact:
 - `post:{id}` holds a post without its author's names (those come from `profile:{id}`, so a
   profile edit never touches posts). Likes and deletes invalidate that one key.
-- `timeline:{user}` and `feed:{user}` hold the newest LIST_CAP entries of a listing
-  (see cache.postlists). A new post is written through to its author's timeline and, for
-  push-mode authors, to every follower's feed (see services.fanout); pull-mode authors are
-  merged in at read time. Pages are cut from these lists; a page they cannot vouch for (too
-  deep, or past the end of a partial list) is read from MongoDB.
+- `timeline:{user}` and `feed:{user}` hold the newest LIST_CAP entries of a listing (see
+  feedapp.listing and cache.postlists). A new post is written through to its author's
+  timeline and, for push-mode authors, to every follower's feed (see services.fanout);
+  pull-mode authors are merged in at read time. Pages are cut from these lists; a page they
+  cannot vouch for (too deep, or past the end of a partial list) is read from MongoDB.
 - A deleted post is not removed from lists: its `post:` entry is invalidated, the next read
   finds it absent in MongoDB, and pages skip it, so it is gone everywhere at once.
 - `explore:{generation:filters}` holds one explore page (ids and total) for EXPLORE_TTL;
@@ -17,7 +17,7 @@ import hashlib
 
 from bson import ObjectId
 
-from .. import cursors
+from .. import listing
 from ..cache import postlists
 from ..cache.postlists import PostList
 from ..cache.tiered import DerivedParts, tiers
@@ -66,7 +66,7 @@ class PostService:
             if doc is None:
                 raise not_found("Post")  # and it has been deleted since
             self.effects.verify([("user", author_id)], evict)
-        entry = postlists.entry_of(doc["created_at"], doc["_id"])
+        entry = listing.entry_of(doc["created_at"], doc["_id"])
         self.fanout.push(author_id, entry, self.cap, evict=[*evict, self.keys.post(doc["_id"])])
         answer = post_representation(post_core_schema.dump(doc), author)
         if reservation is not None:
@@ -79,12 +79,12 @@ class PostService:
             raise not_found("Post")
         return self._compose([core])[0]
 
-    def delete(self, post_id, user_id, is_admin: bool):
+    def delete(self, post_id, user_id):
         """Delete a post (its author or an admin); it vanishes from every listing at once."""
         doc = self.repo.get_post(post_id)
         if doc is None:
             raise not_found("Post")
-        if doc["author_id"] != user_id and not is_admin:
+        if doc["author_id"] != user_id and not self.profiles.is_admin(user_id):
             raise forbidden("Only the author or an admin may delete this post")
         author = doc["author_id"]
         evict = [self.keys.post(post_id), self.keys.profile(author), self.keys.meta(EXPLORE_GENERATION)]
@@ -118,7 +118,7 @@ class PostService:
 
     def timeline(self, user_id, limit: int, before: str | None) -> dict:
         """A page of user_id's own posts, newest first."""
-        position = cursors.decode_post_cursor(before) if before else None
+        position = listing.decode_post_cursor(before) if before else None
 
         def build():
             self.profiles.get(user_id)  # 404 for an unknown user
@@ -130,7 +130,7 @@ class PostService:
 
     def feed(self, user_id, limit: int, before: str | None) -> dict:
         """A page of user_id's home feed: posts by whom they follow, newest first."""
-        position = cursors.decode_post_cursor(before) if before else None
+        position = listing.decode_post_cursor(before) if before else None
 
         def build():
             self.profiles.get(user_id)
@@ -168,13 +168,13 @@ class PostService:
     def _page(self, lists, limit, position, from_store, family, authors=None) -> dict:
         """A page cut from cached post lists; authors: show only their posts (a feed's)."""
         entries, floor = postlists.merge(lists)
-        i = postlists.after(entries, postlists.entry_of_cursor(position) if position else None)
+        i = postlists.after(entries, listing.entry_of_cursor(position) if position else None)
         items, last = [], None
         while len(items) < limit and i < len(entries) and (floor is None or entries[i] >= floor):
             chunk = [e for e in entries[i:i + limit - len(items)] if floor is None or e >= floor]
-            cores = self._cores([postlists.post_id_of(e) for e in chunk])
+            cores = self._cores([listing.post_id_of(e) for e in chunk])
             for e in chunk:
-                core = cores[postlists.post_id_of(e)]
+                core = cores[listing.post_id_of(e)]
                 if core is not None and (authors is None or core["author_id"] in authors):
                     items.append(core)
                     last = e
@@ -185,7 +185,7 @@ class PostService:
         more = not exhausted
         return {
             "items": self._compose(items),
-            "next_cursor": cursors.encode_entry_cursor(last) if more and last else None,
+            "next_cursor": listing.encode_entry_cursor(last) if more and last else None,
         }
 
     def _page_from_store(self, from_store, limit, family) -> dict:
@@ -198,7 +198,7 @@ class PostService:
         docs = docs[:limit]
         return {
             "items": self._compose([post_core_schema.dump(d) for d in docs]),
-            "next_cursor": cursors.encode_post_cursor(docs[-1]) if more else None,
+            "next_cursor": listing.encode_post_cursor(docs[-1]) if more else None,
         }
 
     # --- loading and composing ------------------------------------------------------------------

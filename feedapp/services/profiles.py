@@ -54,6 +54,11 @@ class ProfileService:
             raise not_found("User")
         return private_profile_schema.dump(doc)
 
+    def is_admin(self, user_id) -> bool:
+        """Whether user_id is an admin, always from the store (a role is never cached)."""
+        doc = self.repo.get_user(user_id)
+        return bool(doc) and doc.get("role") == "admin"
+
     def update(self, user_id, changes: dict):
         """Apply profile changes; once this returns, no worker serves the old profile."""
         profile_key = [self.keys.profile(user_id)]

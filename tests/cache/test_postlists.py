@@ -2,7 +2,8 @@ from datetime import datetime
 
 from bson import ObjectId
 
-from feedapp.cache.postlists import PostList, PostListCodec, after, cursor_of, entry_of, merge
+from feedapp.cache.postlists import PostList, PostListCodec, after, merge
+from feedapp.listing import cursor_of, entry_of
 
 
 def entry(ms, n):

@@ -1,4 +1,4 @@
-"""Opaque pagination cursors (feedapp.cursors)."""
+"""Opaque pagination cursors (feedapp.listing)."""
 import base64
 from datetime import datetime
 
@@ -6,8 +6,13 @@ import pytest
 from bson import ObjectId
 from marshmallow import ValidationError
 
-from feedapp.cursors import decode_follow_cursor, decode_post_cursor, encode_follow_cursor, encode_post_cursor
-from feedapp.repository import PostCursor
+from feedapp.listing import (
+    PostCursor,
+    decode_follow_cursor,
+    decode_post_cursor,
+    encode_follow_cursor,
+    encode_post_cursor,
+)
 
 OID = "0123456789abcdef01234567"
 

@@ -9,8 +9,8 @@ from bson import ObjectId
 from pymongo.errors import DuplicateKeyError
 
 from feedapp import repository as repository_module
-from feedapp.cursors import decode_post_cursor, encode_post_cursor
-from feedapp.repository import DuplicateError, PostCursor, Repository, utcnow
+from feedapp.listing import PostCursor, decode_post_cursor, encode_post_cursor
+from feedapp.repository import DuplicateError, Repository, shared, utcnow
 
 
 @pytest.fixture
@@ -21,7 +21,7 @@ def frozen_clock(monkeypatch):
         now = datetime(2026, 11, 23, 10, 15, 30, 123000)
 
     clock = Clock()
-    monkeypatch.setattr(repository_module, "utcnow", lambda: clock.now)
+    monkeypatch.setattr(shared, "utcnow", lambda: clock.now)
     return clock
 
 

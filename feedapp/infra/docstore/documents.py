@@ -7,16 +7,16 @@ from pymongo.errors import OperationFailure, WriteError
 
 from .keycodec import sort_key
 
-MISSING = object()
+ABSENT_FIELD = object()  # what a path holds in a document that lacks it (None is a value)
 
 
 def get_path(doc: dict, path: str):
-    """The value at a dotted path, MISSING when absent; arrays along the path are not walked
-    (the store never indexes them, see keycodec)."""
+    """The value at a dotted path, ABSENT_FIELD when absent; arrays along the path are not
+    walked (the store never indexes them, see keycodec)."""
     value = doc
     for part in path.split("."):
         if not isinstance(value, dict) or part not in value:
-            return MISSING
+            return ABSENT_FIELD
         value = value[part]
     return value
 
@@ -174,7 +174,7 @@ def upsert_seed(query: dict) -> dict:
 
 
 def _or_none(value):
-    return None if value is MISSING else value
+    return None if value is ABSENT_FIELD else value
 
 
 def _set(doc: dict, path: str, value):
@@ -223,7 +223,7 @@ def _op_inc(doc, path, value, inserting):
     if not _number(value):
         raise WriteError(f"Cannot increment with non-numeric argument: {{{path}: {value!r}}}", 14)
     current = get_path(doc, path)
-    if current is MISSING:
+    if current is ABSENT_FIELD:
         current = 0
     elif not _number(current):
         raise WriteError(f"Cannot apply $inc to a value of non-numeric type at {path!r}", 14)
@@ -233,7 +233,7 @@ def _op_inc(doc, path, value, inserting):
 def _extreme(keep_new):
     def apply(doc, path, value, inserting):
         current = get_path(doc, path)
-        if current is MISSING or keep_new(sort_key(value), sort_key(current)):
+        if current is ABSENT_FIELD or keep_new(sort_key(value), sort_key(current)):
             _set(doc, path, value)
 
     return apply

@@ -12,7 +12,7 @@ from pymongo.errors import DuplicateKeyError, OperationFailure, WriteError
 
 from . import keycodec
 from .database import CODEC, column_of, quote
-from .documents import MISSING, get_path
+from .documents import ABSENT_FIELD, get_path
 
 _SUPPORTED_OPTIONS = {"key", "name", "unique", "expireAfterSeconds", "background"}
 
@@ -106,7 +106,7 @@ def _keys(schema, document, full_name: str) -> list:
     for path in schema.columns:
         try:
             value = _indexed_value(document, path)
-            keys.append(keycodec.encode(None if value is MISSING else value))
+            keys.append(keycodec.encode(None if value is ABSENT_FIELD else value))
         except keycodec.Unindexable as err:
             raise WriteError(f"indexed field {path!r} of {full_name}: {err}", 2) from None
     return keys
@@ -120,7 +120,7 @@ def _indexed_value(document, path):
         if isinstance(value, list):
             raise keycodec.Unindexable(f"an array lies on the indexed path {path!r}")
         if not isinstance(value, dict) or part not in value:
-            return MISSING
+            return ABSENT_FIELD
         value = value[part]
     return value
 
@@ -134,6 +134,6 @@ def _duplicate(schema, err, document, full_name: str) -> DuplicateKeyError:
         if spec.get("unique") and sorted(p for p, _ in spec["key"]) == sorted(paths):
             name, key = index, spec["key"]
     pattern = {path: direction for path, direction in key}
-    value = {path: None if get_path(document, path) is MISSING else get_path(document, path) for path in pattern}
+    value = {path: None if get_path(document, path) is ABSENT_FIELD else get_path(document, path) for path in pattern}
     message = f"E11000 duplicate key error collection: {full_name} index: {name} dup key: {value}"
     return DuplicateKeyError(message, 11000, {"code": 11000, "errmsg": message, "keyPattern": pattern, "keyValue": value})

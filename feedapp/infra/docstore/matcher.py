@@ -11,7 +11,7 @@ import math
 from mongomock.filtering import filter_applies
 
 from . import keycodec
-from .documents import MISSING
+from .documents import ABSENT_FIELD
 
 _OURS = {"$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$exists"}
 _COMPLEX = object()  # an array or a document on the path: mongomock decides
@@ -56,14 +56,14 @@ def _scalar_at(doc, path):
         if isinstance(value, list):
             return _COMPLEX
         if not isinstance(value, dict) or part not in value:
-            return MISSING
+            return ABSENT_FIELD
         value = value[part]
     return _COMPLEX if isinstance(value, (list, dict)) else value
 
 
 def _holds(op, operand, value) -> bool:
     if op == "$exists":
-        return bool(operand) == (value is not MISSING)
+        return bool(operand) == (value is not ABSENT_FIELD)
     if op in ("$in", "$nin"):
         if not isinstance(operand, (list, tuple)):
             raise keycodec.Unindexable("$in needs an array")
@@ -78,8 +78,8 @@ def _holds(op, operand, value) -> bool:
 
 def _equal(value, operand) -> bool:
     if operand is None:
-        return value is MISSING or value is None
-    if value is MISSING or isinstance(operand, (list, dict)):
+        return value is ABSENT_FIELD or value is None
+    if value is ABSENT_FIELD or isinstance(operand, (list, dict)):
         if isinstance(operand, (list, dict)):
             raise keycodec.Unindexable("document or array operand")
         return False
@@ -89,7 +89,7 @@ def _equal(value, operand) -> bool:
 def _compare(op, operand, value) -> bool:
     if operand is None:
         return _equal(value, None) if op in ("$gte", "$lte") else False
-    if value is MISSING or value is None:
+    if value is ABSENT_FIELD or value is None:
         return False
     if isinstance(operand, (list, dict)):
         raise keycodec.Unindexable("document or array operand")
