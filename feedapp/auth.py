@@ -93,15 +93,15 @@ class Claims:
 class TokenService:
     """Issues, checks, rotates and revokes tokens; sessions live in Redis."""
 
-    def __init__(self, secret, redis_client, keys, access_ttl, refresh_ttl, max_sessions: int = 20):
+    def __init__(self, secret, redis, keys, access_ttl, refresh_ttl, max_sessions: int = 20):
         self._secret = secret
-        self._redis = redis_client
+        self._redis = redis
         self._keys = keys
         self.access_ttl = access_ttl
         self.refresh_ttl = refresh_ttl
         self.max_sessions = max_sessions
-        self._rotate = redis_client.register_script(ROTATE_REFRESH)
-        self._open = redis_client.register_script(OPEN_SESSION)
+        self._rotate = redis.register_script(ROTATE_REFRESH)
+        self._open = redis.register_script(OPEN_SESSION)
 
     def login(self, user_id: str) -> dict:
         """Open a session for user_id (ending its oldest beyond max_sessions) and return the

@@ -83,13 +83,13 @@ def address_subject(remote_addr: str | None) -> str:
 class WindowLimiter:
     """Fixed windows of `action` per (scope, subject): `take` a slot before the costly work."""
 
-    def __init__(self, redis_client, keys, action: str, limits: dict, refusal: str):
+    def __init__(self, redis, keys, action: str, limits: dict, refusal: str):
         self._keys = keys
         self._action = action
         self._limits = limits
         self._refusal = refusal
-        self._take = redis_client.register_script(TAKE)
-        self._redis = redis_client
+        self._take = redis.register_script(TAKE)
+        self._redis = redis
 
     def take(self, scope: str, subject: str) -> None:
         """Take one attempt for `subject` in `scope`; 429 when its window is full."""
@@ -108,10 +108,10 @@ class LoginLimiter(WindowLimiter):
     """Counts failed logins per account and per address (scopes "account" and "address");
     refuses attempts over a limit."""
 
-    def __init__(self, redis_client, keys, per_account: Limit, per_address: Limit):
-        super().__init__(redis_client, keys, "login", {"account": per_account, "address": per_address},
+    def __init__(self, redis, keys, per_account: Limit, per_address: Limit):
+        super().__init__(redis, keys, "login", {"account": per_account, "address": per_address},
                          "Too many failed login attempts; try again later")
-        self._give_back = redis_client.register_script(GIVE_BACK)
+        self._give_back = redis.register_script(GIVE_BACK)
 
     def succeeded(self, account: str, address: str) -> None:
         """A login succeeded: its address slot is given back and its account's failures cleared."""
@@ -124,6 +124,6 @@ class LoginLimiter(WindowLimiter):
 class RegistrationLimiter(WindowLimiter):
     """Counts registrations per client address (scope "address"); refuses those over the limit."""
 
-    def __init__(self, redis_client, keys, per_address: Limit):
-        super().__init__(redis_client, keys, "register", {"address": per_address},
+    def __init__(self, redis, keys, per_address: Limit):
+        super().__init__(redis, keys, "register", {"address": per_address},
                          "Too many registrations from this address; try again later")

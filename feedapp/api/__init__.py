@@ -15,8 +15,8 @@ from ..http.representations import Representation, Representations
 from ..schemas import parse_object_id
 
 
-def resources():
-    """This process's clients and services (see feedapp.runtime.worker)."""
+def worker():
+    """This process's Worker: its services, clients and settings (feedapp/runtime/worker.py)."""
     return current_app.extensions["feedapp"]
 
 
@@ -100,7 +100,7 @@ def count_cacheable(response):
     family = g.get("family")
     tier = tiers.deepest()
     if family is not None and tier is not None and response.status_code in (200, 304, 404):
-        resources().stats.count(f"requests.{tier}.{family}")
+        worker().stats.count(f"requests.{tier}.{family}")
         response.headers.add("X-Cache", tier)
     return response
 
@@ -125,7 +125,7 @@ def auth_required(view):
     @wraps(view)
     def wrapper(*args, **kwargs):
         token = bearer_token(request.headers.get("Authorization"))
-        g.claims = resources().tokens.authenticate(token)
+        g.claims = worker().tokens.authenticate(token)
         return view(*args, **kwargs)
 
     return wrapper

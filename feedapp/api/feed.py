@@ -2,7 +2,7 @@
 from flask import Blueprint
 
 from ..schemas import PageQuerySchema
-from . import auth_required, cacheable, cacheable_family, caller_id, path_id, query_args, resources
+from . import auth_required, cacheable, cacheable_family, caller_id, path_id, query_args, worker
 
 bp = Blueprint("feed", __name__, url_prefix="/api")
 page_schema = PageQuerySchema()
@@ -13,7 +13,7 @@ page_schema = PageQuerySchema()
 def timeline(user_id):
     uid = path_id(user_id)
     args = query_args(page_schema)
-    return cacheable(resources().posts.timeline(uid, args["limit"], args.get("before")))
+    return cacheable(worker().posts.timeline(uid, args["limit"], args.get("before")))
 
 
 @bp.get("/users/<user_id>/feed")
@@ -21,7 +21,7 @@ def timeline(user_id):
 def user_feed(user_id):
     uid = path_id(user_id)
     args = query_args(page_schema)
-    return cacheable(resources().posts.feed(uid, args["limit"], args.get("before")))
+    return cacheable(worker().posts.feed(uid, args["limit"], args.get("before")))
 
 
 @bp.get("/feed")
@@ -29,6 +29,6 @@ def user_feed(user_id):
 @cacheable_family("feed")
 def my_feed():
     args = query_args(page_schema)
-    response = cacheable(resources().posts.feed(caller_id(), args["limit"], args.get("before")))
+    response = cacheable(worker().posts.feed(caller_id(), args["limit"], args.get("before")))
     response.vary.add("Authorization")
     return response

@@ -11,7 +11,7 @@ from . import (
     json_body,
     path_id,
     query_args,
-    resources,
+    worker,
 )
 
 bp = Blueprint("posts", __name__, url_prefix="/api/posts")
@@ -23,35 +23,35 @@ create_schema, explore_schema = PostCreateSchema(), ExploreQuerySchema()
 def create_post():
     data = json_body(create_schema)
     key = idempotency_key()
-    return jsonify(resources().posts.create(caller_id(), data["content"], key)), 201
+    return jsonify(worker().posts.create(caller_id(), data["content"], key)), 201
 
 
 @bp.get("")
 @cacheable_family("explore")
 def explore():
-    return cacheable(resources().posts.explore(query_args(explore_schema)), held=False)
+    return cacheable(worker().posts.explore(query_args(explore_schema)), held=False)
 
 
 @bp.get("/<post_id>")
 @cacheable_family("post")
 def get_post(post_id):
-    return cacheable(resources().posts.get(path_id(post_id)), held=False)  # composed per request
+    return cacheable(worker().posts.get(path_id(post_id)), held=False)  # composed per request
 
 
 @bp.delete("/<post_id>")
 @auth_required
 def delete_post(post_id):
-    resources().posts.delete(path_id(post_id), caller_id())
+    worker().posts.delete(path_id(post_id), caller_id())
     return "", 204
 
 
 @bp.post("/<post_id>/like")
 @auth_required
 def like(post_id):
-    return jsonify(resources().posts.set_liked(caller_id(), path_id(post_id), True))
+    return jsonify(worker().posts.set_liked(caller_id(), path_id(post_id), True))
 
 
 @bp.delete("/<post_id>/like")
 @auth_required
 def unlike(post_id):
-    return jsonify(resources().posts.set_liked(caller_id(), path_id(post_id), False))
+    return jsonify(worker().posts.set_liked(caller_id(), path_id(post_id), False))

@@ -19,7 +19,8 @@ def tier_counts(counters: dict) -> tuple:
 
 def stats_report(res, identities: bool = True) -> dict:
     """Counters of every worker of the deployment, in the shape API.md shows (and more);
-    `per_worker` (host names and pids) only with identities."""
+    `per_worker` (host names and pids) only with identities. res: the Worker (its stats and
+    its Redis client)."""
     res.stats.flush()
     totals = res.stats.totals()
     counters = totals["counters"]
@@ -29,30 +30,8 @@ def stats_report(res, identities: bool = True) -> dict:
         "hit_ratio": round((requests["l1"] + requests["l2"]) / answered, 4) if answered else 0.0,
         "requests": {"total": answered, **requests},
         "tiers": {
-            "l1": {
-                "hits": requests["l1"],
-                "misses": requests["l2"] + requests["l3"],
-                "size": totals["gauges"].get("l1.size", 0),
-                "maxsize": totals["gauges"].get("l1.maxsize", 0),
-                "bytes": totals["gauges"].get("l1.bytes", 0),
-                "max_bytes": totals["gauges"].get("l1.max_bytes", 0),
-                "too_large": totals["gauges"].get("l1.too_large", 0),  # values not kept, since each worker started
-                "fills": counters.get("l1.fills", 0),
-                "fills_refused": counters.get("l1.fills_refused", 0),
-                "refreshes": counters.get("l1.refreshes", 0),
-                "stale_if_error": summed(counters, "l1.stale_if_error"),
-            },
-            "l2": {
-                "hits": requests["l2"],
-                "misses": requests["l3"],
-                "keys": primaries_total(res.redis, "DBSIZE"),  # every primary of a cluster
-                "used_memory": used_memory_human(res.redis),
-                "fills": counters.get("l2.fills", 0),
-                "fills_refused": counters.get("l2.fills_refused", 0),
-                "lease_waits": counters.get("l2.lease_waits", 0),
-                "unavailable": counters.get("l2.unavailable", 0),
-                "breaker_open_workers": totals["gauges"].get("breaker.open", 0),
-            },
+            "l1": l1_report(requests, counters, totals["gauges"]),
+            "l2": l2_report(requests, counters, totals["gauges"], res.redis),
             "l3": {"reads": requests["l3"]},
         },
         # What the cascade looked up, key by key (a page reads many keys): per tier and family.
@@ -70,19 +49,50 @@ def stats_report(res, identities: bool = True) -> dict:
         "workers": totals["workers"],
     }
     if identities:
-        report["per_worker"] = [
-            {
-                "worker": worker,
-                "l1_size": gauges.get("l1.size", 0),
-                "l1_maxsize": gauges.get("l1.maxsize", 0),
-                "l1_bytes": gauges.get("l1.bytes", 0),
-                "l1_max_bytes": gauges.get("l1.max_bytes", 0),
-                "listener_live": bool(gauges.get("listener.live", 0)),
-                "breaker_open": bool(gauges.get("breaker.open", 0)),
-            }
-            for worker, gauges in totals["per_worker"].items()
-        ]
+        report["per_worker"] = [worker_report(worker, gauges) for worker, gauges in totals["per_worker"].items()]
     return report
+
+
+def l1_report(requests: dict, counters: dict, gauges: dict) -> dict:
+    return {
+        "hits": requests["l1"],
+        "misses": requests["l2"] + requests["l3"],
+        "size": gauges.get("l1.size", 0),
+        "maxsize": gauges.get("l1.maxsize", 0),
+        "bytes": gauges.get("l1.bytes", 0),
+        "max_bytes": gauges.get("l1.max_bytes", 0),
+        "too_large": gauges.get("l1.too_large", 0),  # values not kept, since each worker started
+        "fills": counters.get("l1.fills", 0),
+        "fills_refused": counters.get("l1.fills_refused", 0),
+        "refreshes": counters.get("l1.refreshes", 0),
+        "stale_if_error": summed(counters, "l1.stale_if_error"),
+    }
+
+
+def l2_report(requests: dict, counters: dict, gauges: dict, redis) -> dict:
+    return {
+        "hits": requests["l2"],
+        "misses": requests["l3"],
+        "keys": primaries_total(redis, "DBSIZE"),  # every primary of a cluster
+        "used_memory": used_memory_human(redis),
+        "fills": counters.get("l2.fills", 0),
+        "fills_refused": counters.get("l2.fills_refused", 0),
+        "lease_waits": counters.get("l2.lease_waits", 0),
+        "unavailable": counters.get("l2.unavailable", 0),
+        "breaker_open_workers": gauges.get("breaker.open", 0),
+    }
+
+
+def worker_report(worker: str, gauges: dict) -> dict:
+    return {
+        "worker": worker,
+        "l1_size": gauges.get("l1.size", 0),
+        "l1_maxsize": gauges.get("l1.maxsize", 0),
+        "l1_bytes": gauges.get("l1.bytes", 0),
+        "l1_max_bytes": gauges.get("l1.max_bytes", 0),
+        "listener_live": bool(gauges.get("listener.live", 0)),
+        "breaker_open": bool(gauges.get("breaker.open", 0)),
+    }
 
 
 def latency(counters: dict) -> dict:

@@ -23,8 +23,8 @@ COUNTERS_TTL = 30 * 24 * 3600  # renewed by every flush
 
 
 class Stats:
-    def __init__(self, redis_client_factory, keys):
-        self._redis = redis_client_factory
+    def __init__(self, redis_factory, keys):
+        self._redis = redis_factory
         self._keys = keys
         self._lock = threading.Lock()
         self._local = threading.local()

@@ -29,9 +29,10 @@ from ..infra.mongo import explore_read_preference
 from ..observability.stats import Flusher, Stats
 from ..ratelimit import Limit, LoginLimiter, RegistrationLimiter
 from ..repository import Repository
-from ..services import FollowService, LoginService, PostService, ProfileService
+from ..services import AccountService, FollowService, PostService, ProfileService
 from ..services.effects import Effects
 from ..services.fanout import Fanout
+from ..services.operations import Operations
 from .maintenance import Maintenance
 
 log = logging.getLogger(__name__)
@@ -114,7 +115,9 @@ class Worker:
         self.follows = FollowService(repo, writer, keys, self.fanout, self.effects)
         self.posts = PostService(repo, cache, writer, keys, self.profiles, self.fanout, self.effects,
                                  self.config.list_cap, self.stats)
-        self.logins = LoginService(repo, self.login_limiter, self.tokens)
+        self.accounts = AccountService(repo, self.profiles, self.tokens, self.login_limiter,
+                                       self.registration_limiter, self.config.password_hash_method)
+        self.operations = Operations(repo, self.redis, self.auth_redis, writer, keys, self.profiles)
 
     # --- lifecycle ----------------------------------------------------------------------------
     def start(self) -> "Worker":
