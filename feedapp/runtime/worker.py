@@ -210,7 +210,7 @@ class Resources:
         self.stats.gauges = tiers.gauges
         tiers.start()  # L1 and L2 are bypassed until the first renewals (about a millisecond)
         if tiers.local is not None and config.l1_refresh_window:
-            self._made["maintenance"] = Maintenance([tiers.cache.refresh_expiring]).start_once()
+            self._made["maintenance"] = Maintenance([tiers.refresh_ahead.run]).start_once()
         return tiers
 
     def _make_outbox_index(self, repo):
