@@ -16,12 +16,13 @@ from pathlib import Path
 import orjson
 import redis
 
+from feedapp.cache.cascade import TieredCache
 from feedapp.cache.invalidation import Trust
 from feedapp.cache.keys import Keys
 from feedapp.cache.local import LocalCache
+from feedapp.cache.passthrough import PassThroughCache
 from feedapp.cache.policy import make_policy
 from feedapp.cache.remote import RemoteCache
-from feedapp.cache.tiered import PassThroughCache, TieredCache
 from feedapp.config import Config
 from feedapp.infra.embedded_redis import EmbeddedRedis
 from feedapp.infra.store import EmbeddedDatabase

@@ -26,7 +26,7 @@ def create_app(config: Config | None = None, *, worker=None) -> Flask:
     feedapp/runtime/worker.py). config: default `Config.from_env()`."""
     from . import errors
     from .api import register_blueprints
-    from .cache.tiered import tiers
+    from .cache.tracing import start_request_trace
     from .http import compression, cors
     from .observability import requestlog
     from .runtime import cli
@@ -42,7 +42,7 @@ def create_app(config: Config | None = None, *, worker=None) -> Flask:
     errors.init_app(app)
     register_blueprints(app)
     cli.init_app(app)
-    app.before_request(tiers.reset)
+    app.before_request(start_request_trace)
     requestlog.init_app(app)
     app.after_request(_security_headers)
     if config.production:

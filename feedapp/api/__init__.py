@@ -9,7 +9,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.http import parse_etags, quote_etag
 
 from ..auth import bearer_token
-from ..cache.tiered import tiers
+from ..cache.tracing import deepest_tier
 from ..errors import APIError, invalid_id, unauthorized, validation_error
 from ..http.representations import Representation, Representations
 from ..schemas import parse_object_id
@@ -67,7 +67,7 @@ def cacheable(body, held: bool = True):
     page), so when it came from L1 its answer is made once (see representations.py); False
     for a body composed anew for each request."""
     encode = current_app.json.encode_body
-    if held and tiers.deepest() == "L1":
+    if held and deepest_tier() == "L1":
         representation = current_app.extensions["representations"].of(body, encode)
     else:  # decoded or loaded for this request alone: nothing to share
         representation = Representation(body, encode(body))
@@ -98,7 +98,7 @@ def count_cacheable(response):
     names): also a 404 from a cached "absent", also a request that joined another's load.
     Not counted: answers no tier gave (a 400 before any lookup, a 503)."""
     family = g.get("family")
-    tier = tiers.deepest()
+    tier = deepest_tier()
     if family is not None and tier is not None and response.status_code in (200, 304, 404):
         worker().stats.count(f"requests.{tier}.{family}")
         response.headers.add("X-Cache", tier)

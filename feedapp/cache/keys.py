@@ -64,7 +64,7 @@ class Keys:
         return f"{self.cache_root}explore:{{{int(generation)}:{digest(filters)}}}"
 
     def page(self, listing: str, user_id, limit: int, before) -> str:
-        """A composed page of a listing ("feed" or "timeline"): an L1-only derived entry."""
+        """A composed page of a listing ("feed" or "timeline"), kept in L1 only."""
         return f"{self.cache_root}page:{{{_part(user_id)}}}:{_part(listing)}:{int(limit)}:{_part(before or '-')}"
 
     def meta(self, name: str) -> str:

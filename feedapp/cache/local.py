@@ -14,16 +14,16 @@
 - Stale-if-error: entries that reach their TTL move to a small stash (not to entries that
   were evicted: those may be wrong). When the store fails, `stale(key)` offers the last value,
   which no write has touched since (a write's eviction removes it from the stash too).
-- Derived entries (`fill_derived`): a value computed from other cached values, e.g. a whole
+- Composed entries (`fill_composed`): a value built from other cached values, e.g. a whole
   feed page composed from a post list, post cores and author profiles. It names the keys it
   was built from, and evicting any of them evicts it too. It is stored only if nothing at all
   was evicted since the `epoch()` taken before its parts were read: a part may have changed
   meanwhile, and the entry must never outlive a write to a part.
 - Refresh-ahead (`refresh_window` > 0): `expiring()` names the entries that were read since
   their fill and expire within the window, so the worker can fetch them again from L2 before
-  they lapse (TieredCache.refresh_expiring). A refreshed value is a new fill, guarded by its
+  they lapse (refresh.RefreshAhead). A refreshed value is a new fill, guarded by its
   own token (`begin_refresh`, apart from readers' so neither can drop the other's): no
-  entry's TTL is ever extended, and an eviction during the refresh wins. Derived entries and
+  entry's TTL is ever extended, and an eviction during the refresh wins. Composed entries and
   entries living less than four windows are never refreshed.
 - `timer` is injectable so tests can move time.
 """
@@ -32,7 +32,8 @@ import threading
 import time
 
 import orjson
-from cachetools import Cache, LRUCache, TLRUCache
+
+from .stash import Stash, StashingTLRU
 
 MISSING = object()
 DEFAULT_MAX_BYTES = 32 * 1024 * 1024
@@ -51,55 +52,6 @@ def json_size(key, value) -> int:
         return sys.getsizeof(value)
 
 
-class _Stash(LRUCache):
-    """Expired values for stale-if-error, as (value, size) pairs counted in bytes."""
-
-    def __init__(self, max_bytes):
-        super().__init__(max_bytes, getsizeof=lambda pair: pair[1])
-
-
-class _StashingTLRU(TLRUCache):
-    """A TLRUCache bounded in bytes and entries that moves what expires into `stash`.
-
-    Sizes are stated by `put`: cachetools asks `getsizeof(value)` during the store, which
-    answers with the size `put` was given (the value alone cannot tell its encoded size).
-    `sizes` keeps them per key, so what expires enters the stash with its size.
-    """
-
-    def __init__(self, max_entries, max_bytes, ttu, timer, stash):
-        super().__init__(max_bytes, ttu, timer=timer, getsizeof=self._stated_size)
-        self.max_entries = max_entries
-        self.stash = stash
-        self.sizes = {}
-        self._stating = 0
-
-    def _stated_size(self, value):
-        return self._stating
-
-    def put(self, key, value, size: int):
-        self.expire()  # so that popitem() below always finds a live entry to drop
-        if key not in self:
-            while Cache.__len__(self) >= self.max_entries:
-                self.popitem()
-        self._stating = size
-        self[key] = value
-        self.sizes[key] = size
-
-    def __delitem__(self, key):  # pop() and popitem() come through here; expire() does not
-        self.sizes.pop(key, None)
-        super().__delitem__(key)
-
-    def expire(self, time=None):
-        expired = super().expire(time)
-        for key, value in expired:
-            self.stash[key] = (value, self.sizes.pop(key, 0))
-        return expired
-
-    def clear(self):
-        super().clear()
-        self.sizes.clear()
-
-
 class LocalCache:
     def __init__(self, maxsize: int, ttl_for, timer=time.monotonic, refresh_window: float = 0,
                  max_bytes: int = DEFAULT_MAX_BYTES, sizeof=json_size):
@@ -112,11 +64,11 @@ class LocalCache:
         self._expires = {}  # key -> when its value expires, for entries that may be refreshed
         self._read = set()  # keys read since their fill (refresh candidates)
         self._refreshing = {}  # key -> token of a refresh in flight (apart from readers' fills)
-        self._stash = _Stash(max_bytes)
-        self._cache = _StashingTLRU(maxsize, max_bytes, self._expiry, timer, self._stash)
+        self._stash = Stash(max_bytes)
+        self._cache = StashingTLRU(maxsize, max_bytes, self._expiry, timer, self._stash)
         self._pending = {}
-        self._dependents = {}  # key -> derived keys built from it
-        self._evictions = 0  # evict/clear calls so far: the epoch of fill_derived
+        self._dependents = {}  # key -> composed keys built from it
+        self._evictions = 0  # evict/clear calls so far: the epoch of fill_composed
         self._lock = threading.Lock()
         self.maxsize = maxsize
         self.max_bytes = max_bytes
@@ -220,7 +172,7 @@ class LocalCache:
             for key in self._read:
                 expires = self._expires.get(key)
                 if expires is None:
-                    continue  # derived, short-lived or evicted: never refreshed
+                    continue  # composed, short-lived or evicted: never refreshed
                 if key not in self._cache:  # expired or pushed out meanwhile
                     del self._expires[key]
                 elif expires - now <= self._refresh_window:
@@ -272,19 +224,19 @@ class LocalCache:
                 if self._cache.pop(key, MISSING) is not MISSING:
                     removed += 1
                 self._stash.pop(key, None)
-                for derived in self._dependents.pop(key, ()):
-                    if self._cache.pop(derived, MISSING) is not MISSING:
+                for composed in self._dependents.pop(key, ()):
+                    if self._cache.pop(composed, MISSING) is not MISSING:
                         removed += 1
-                    self._stash.pop(derived, None)
+                    self._stash.pop(composed, None)
         return removed
 
     def epoch(self) -> int:
-        """Take before reading the parts of a derived value (see fill_derived)."""
+        """Take before reading the parts of a composed value (see fill_composed)."""
         with self._lock:
             return self._evictions
 
-    def fill_derived(self, key, value, parts, epoch: int, size: int | None = None) -> bool:
-        """Store a value derived from the keys `parts` unless anything was evicted since
+    def fill_composed(self, key, value, parts, epoch: int, size: int | None = None) -> bool:
+        """Store a value composed from the keys `parts` unless anything was evicted since
         `epoch` (or it is too large to keep; size as in `fill`); evicting any part later
         evicts it. True if stored."""
         if self._evictions != epoch:  # refused anyway (checked again under the lock)
@@ -301,7 +253,7 @@ class LocalCache:
             return True
 
     def _forget_gone_dependents(self):
-        # Derived entries also leave by expiry and LRU; drop what points only at those.
+        # Composed entries also leave by expiry and LRU; drop what points only at those.
         live = set(self._cache.keys())
         for part in list(self._dependents):
             kept = self._dependents[part] & live

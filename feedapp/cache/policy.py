@@ -55,7 +55,7 @@ def make_policy(config) -> Policy:
         # L1 + L2 together never keep a listing longer than EXPLORE_TTL.
         "explore": FamilyPolicy(JsonCodec, explore_l1, config.explore_ttl - explore_l1),
         "meta": FamilyPolicy(JsonCodec, 300, 3600),
-        # Composed pages live in L1 only (TieredCache.derived): a write to any part evicts
+        # Composed pages live in L1 only (TieredCache.composed): a write to any part evicts
         # them, in every worker, even when that part already left L1. Their TTL, like their
         # parts', only bounds memory; a lost invalidation is bounded by L2's TTL anyway.
         "page": FamilyPolicy(JsonCodec, 60, 0),

@@ -12,10 +12,12 @@ from dataclasses import dataclass, field
 
 from ..infra.redis_access import subscription_check
 from .breaker import CircuitBreaker
+from .cascade import TieredCache
 from .invalidation import Listener, Outbox, Publisher, Recovery, RecoveryThread, Registry, Trust, Writer
 from .local import LocalCache
+from .passthrough import PassThroughCache
+from .refresh import RefreshAhead
 from .remote import RemoteCache
-from .tiered import PassThroughCache, TieredCache
 
 
 class NoWriter:
@@ -37,6 +39,7 @@ class Tiers:
     remote: RemoteCache | None = None
     publisher: Publisher | None = None
     listener: Listener | None = None
+    refresh_ahead: RefreshAhead | None = None  # with an L1: run by the maintenance thread
     threads: list = field(default_factory=list)
 
     @property
@@ -96,6 +99,7 @@ def build_tiers(config, *, keys, policy, stats, redis, subscriber, repo, origin:
     tiers = Tiers(cache, None, recovery, trust, remote, threads=[recovery_thread])
     publisher = None
     if tiered:
+        tiers.refresh_ahead = RefreshAhead(cache)
         registry = Registry(redis, keys.listeners)
         publisher = Publisher(redis, keys.channel, keys.ack_prefix, registry, origin, stats, config.trust_lease, clock)
         tiers.publisher = publisher

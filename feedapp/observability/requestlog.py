@@ -10,7 +10,7 @@ import time
 
 from flask import current_app, g, request
 
-from ..cache.tiered import tiers
+from ..cache.tracing import deepest_tier
 from . import metrics
 
 log = logging.getLogger("feedapp.access")
@@ -52,7 +52,7 @@ def _finish(response):
     family = g.get("family")  # set by cacheable responses
     seconds = time.perf_counter() - started if started is not None else None
     if seconds is not None:
-        metrics.observe(route, request.method, response.status_code, family, tiers.deepest(), seconds)
+        metrics.observe(route, request.method, response.status_code, family, deepest_tier(), seconds)
         if family is not None:  # the dashboard's percentiles, summed over every app server
             current_app.extensions["feedapp"].stats.count(f"latency.{metrics.bucket_name(seconds)}")
     if log.isEnabledFor(logging.INFO):
@@ -63,7 +63,7 @@ def _finish(response):
             "path": request.path,
             "status": response.status_code,
             "latency_ms": round(seconds * 1000, 3) if seconds is not None else None,
-            "tier": tiers.deepest(),
+            "tier": deepest_tier(),
             "family": family,
             "request_id": request_id,
             "worker": os.getpid(),

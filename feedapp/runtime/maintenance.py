@@ -1,5 +1,5 @@
 """One thread per worker for optional background work: refreshing L1 entries about to expire
-(TieredCache.refresh_expiring), every `interval` seconds. (Finishing what writes left
+(cache/refresh.py: RefreshAhead.run), every `interval` seconds. (Finishing what writes left
 unfinished is the recovery's own thread: invalidation/recovery.py.)"""
 import logging
 import threading

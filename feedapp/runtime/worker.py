@@ -60,7 +60,7 @@ class Worker:
         self._build_services()
         self.maintenance = None
         if self.tiers.local is not None and config.l1_refresh_window:
-            self.maintenance = Maintenance([self.cache.refresh_expiring])
+            self.maintenance = Maintenance([self.tiers.refresh_ahead.run])
         self.started = False
 
     # --- the cache tiers ----------------------------------------------------------------------

@@ -1,10 +1,10 @@
-"""What follows a write's truth: derived counters, evictions, and the write whose outcome is
+"""What follows a write's truth: counter updates, evictions, and the write whose outcome is
 unknown.
 
 A write commits one document that is the truth (a follow, a like, a post), then updates what
 derives from it: counters in other documents, the explore generation, the caches. Once the
 truth has committed the write succeeds, whatever fails after it (API.md: a write that
-committed is never answered with a 5xx): a derived update that fails becomes a task of the
+committed is never answered with a 5xx): a follow-up update that fails becomes a task of the
 recovery, which redoes it from the source (invalidation/recovery.py).
 
 When the truth write itself fails with a connection error, nobody knows whether it was

@@ -20,7 +20,7 @@ from bson import ObjectId
 from .. import listing
 from ..cache import postlists
 from ..cache.postlists import PostList
-from ..cache.tiered import DerivedParts, tiers
+from ..cache.tracing import ComposedParts, note_tier
 from ..errors import forbidden, idempotency_mismatch, not_found
 from ..schemas import post_core_schema, post_representation
 
@@ -126,7 +126,7 @@ class PostService:
             return self._page([head], limit, position, lambda: self.repo.timeline(user_id, limit + 1, position),
                               "timeline")
 
-        return self.cache.derived(self.keys.page("timeline", user_id, limit, before), build)
+        return self.cache.composed(self.keys.page("timeline", user_id, limit, before), build)
 
     def feed(self, user_id, limit: int, before: str | None) -> dict:
         """A page of user_id's home feed: posts by whom they follow, newest first."""
@@ -139,7 +139,7 @@ class PostService:
             return self._page(lists, limit, position, lambda: self.repo.feed(user_id, limit + 1, position), "feed",
                               authors=head.authors)
 
-        return self.cache.derived(self.keys.page("feed", user_id, limit, before), build)
+        return self.cache.composed(self.keys.page("feed", user_id, limit, before), build)
 
     def explore(self, filters: dict) -> dict:
         """The explore listing for one normalized filter set."""
@@ -190,8 +190,8 @@ class PostService:
 
     def _page_from_store(self, from_store, limit, family) -> dict:
         """A page the cached lists cannot vouch for, straight from MongoDB."""
-        DerivedParts.spoil()  # nothing cached vouches for it: no composed page is kept either
-        tiers.note("L3")
+        ComposedParts.spoil()  # nothing cached vouches for it: no composed page is kept either
+        note_tier("L3")
         self.stats.count(f"l3.reads.{family}")
         docs = from_store()
         more = len(docs) > limit

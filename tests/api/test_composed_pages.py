@@ -1,4 +1,4 @@
-"""Composed feed and timeline pages kept in L1 (TieredCache.derived): a page read twice is one
+"""Composed feed and timeline pages kept in L1 (TieredCache.composed): a page read twice is one
 L1 lookup, and a write to any of its parts (a post, an author's profile, the post list, a
 followee's timeline) shows on the very next read, exactly as without the composed page."""
 import pytest

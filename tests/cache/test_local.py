@@ -112,46 +112,46 @@ def test_expired_entries_are_kept_for_stale_if_error_but_evicted_ones_are_not():
     assert cache.stale("a") is MISSING
 
 
-# --- derived entries (a page composed from cached parts) ------------------------------------
+# --- composed entries (a page composed from cached parts) ------------------------------------
 
-def derive(cache, key, value, parts):
-    return cache.fill_derived(key, value, parts, cache.epoch())
+def compose(cache, key, value, parts):
+    return cache.fill_composed(key, value, parts, cache.epoch())
 
 
-def test_evicting_any_part_evicts_the_derived_entry():
+def test_evicting_any_part_evicts_the_composed_entry():
     for evicted in ("feed:1", "post:a", "profile:9"):
         cache = make()
         for part in ("feed:1", "post:a", "profile:9"):
             put(cache, part, part)
-        assert derive(cache, "page:feed:1", "composed", ["feed:1", "post:a", "profile:9"])
+        assert compose(cache, "page:feed:1", "composed", ["feed:1", "post:a", "profile:9"])
         assert cache.get("page:feed:1") == "composed"
         cache.evict([evicted])
         assert cache.get("page:feed:1") is MISSING, evicted
 
 
-def test_a_derived_entry_is_refused_when_anything_was_evicted_while_it_was_built():
+def test_a_composed_entry_is_refused_when_anything_was_evicted_while_it_was_built():
     cache = make()
     put(cache, "post:a", 1)
     epoch = cache.epoch()
     cache.evict(["post:a"])  # a write to a part, between reading it and storing the page
-    assert not cache.fill_derived("page:x", "built from the old post:a", ["post:a"], epoch)
+    assert not cache.fill_composed("page:x", "built from the old post:a", ["post:a"], epoch)
     assert cache.get("page:x") is MISSING
     epoch = cache.epoch()
     cache.clear()
-    assert not cache.fill_derived("page:x", "v", ["post:a"], epoch)
+    assert not cache.fill_composed("page:x", "v", ["post:a"], epoch)
 
 
-def test_a_prefix_eviction_reaches_derived_entries_of_parts_that_already_expired():
+def test_a_prefix_eviction_reaches_composed_entries_of_parts_that_already_expired():
     clock = FakeClock()
     cache = LocalCache(100, lambda key: 5 if key.startswith("post:") else 60, timer=clock)
     put(cache, "post:a", 1)
-    assert derive(cache, "page:x", "v", ["post:a"])
+    assert compose(cache, "page:x", "v", ["post:a"])
     clock.now += 10  # post:a expired from L1; the page (longer TTL here) did not
     assert cache.get("post:a") is MISSING and cache.get("page:x") == "v"
     cache.evict(prefixes=["post:"])
     assert cache.get("page:x") is MISSING
     put(cache, "post:b", 2)
-    assert derive(cache, "page:y", "w", ["post:b"])
+    assert compose(cache, "page:y", "w", ["post:b"])
     clock.now += 10
     cache.evict(["post:b"])  # and so does a key eviction
     assert cache.get("page:y") is MISSING
@@ -161,7 +161,7 @@ def test_the_dependency_index_stays_bounded():
     cache = make(maxsize=10)
     for i in range(500):
         put(cache, f"part:{i}", i)
-        assert derive(cache, f"page:{i}", i, [f"part:{i}", f"other:{i}"])
+        assert compose(cache, f"page:{i}", i, [f"part:{i}", f"other:{i}"])
     assert len(cache) <= 10
     assert len(cache._dependents) <= 4 * 10 + 2
 
@@ -187,13 +187,13 @@ def test_read_entries_expiring_within_the_window_are_due_once_per_read():
     assert cache.expiring() == ["read"]
 
 
-def test_evicted_expired_derived_and_short_lived_entries_are_never_due():
+def test_evicted_expired_composed_and_short_lived_entries_are_never_due():
     clock = FakeClock()
     cache = make_refreshing(clock)
     for key in ("evicted", "expired", "part"):
         put(cache, key, key)
         assert cache.get(key) == key
-    assert cache.fill_derived("page", "composed", ["part"], cache.epoch())
+    assert cache.fill_composed("page", "composed", ["part"], cache.epoch())
     assert cache.get("page") == "composed"
     cache.evict(["evicted"])
     clock.now += 56
@@ -260,7 +260,7 @@ def page(n, size=10 * KIB) -> dict:
 def test_the_byte_budget_holds_after_many_distinct_large_pages():
     cache = LocalCache(10_000, lambda key: 60, timer=FakeClock(), max_bytes=1024 * KIB)
     for n in range(2_000):
-        assert cache.fill_derived(f"page:{n}", page(n), [f"post:{n}"], cache.epoch())
+        assert cache.fill_composed(f"page:{n}", page(n), [f"post:{n}"], cache.epoch())
         assert cache.bytes <= 1024 * KIB
     assert cache.bytes > 900 * KIB  # full, not emptied
     assert 90 <= len(cache) <= 105  # ~100 pages of ~10 KiB: the entry bound (10,000) never came into play
@@ -291,8 +291,8 @@ def test_a_stated_size_is_used_instead_of_an_estimate():
 def test_a_page_larger_than_a_64th_of_the_budget_is_not_kept():
     cache = LocalCache(100, lambda key: 60, timer=FakeClock(), max_bytes=640 * KIB)
     small, big = page(1, 9 * KIB), page(2, 11 * KIB)  # the limit is 10 KiB
-    assert cache.fill_derived("small", small, ["p"], cache.epoch())
-    assert not cache.fill_derived("big", big, ["p"], cache.epoch())
+    assert cache.fill_composed("small", small, ["p"], cache.epoch())
+    assert not cache.fill_composed("big", big, ["p"], cache.epoch())
     assert not cache.fill("big2", cache.begin("big2"), big)
     assert (cache.get("small"), cache.get("big"), cache.get("big2")) == (small, MISSING, MISSING)
     assert cache.too_large == 2

@@ -11,11 +11,12 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import redis as redis_lib
 
+from feedapp.cache.cascade import TieredCache
 from feedapp.cache.invalidation import Eviction, Trust
 from feedapp.cache.local import MISSING, LocalCache
 from feedapp.cache.policy import make_policy
 from feedapp.cache.remote import L2Unavailable
-from feedapp.cache.tiered import TieredCache, tiers
+from feedapp.cache.tracing import deepest_tier, start_request_trace
 from feedapp.config import Config
 from feedapp.observability.stats import Stats
 
@@ -58,9 +59,9 @@ class Store:
 
 
 def read(cache, store):
-    tiers.reset()
+    start_request_trace()
     value = cache.get_or_load(KEY, store.loader)
-    return value, tiers.deepest()
+    return value, deepest_tier()
 
 
 def leader_and_waiting_follower(a, b, store):
@@ -120,7 +121,7 @@ def test_l1_counts_each_value_by_its_l2_encoding(sized_pair, redis_client):
     assert a.local.bytes == b.local.bytes == encoded + sum(len(redis_client.get(k)) for k in posts)
     a.get_or_load(KEYS.profile("none"), lambda: None)  # "no such document" takes no bytes
     now[0] += 56
-    assert read(a, Store(value)) == (value, "L1") and a.refresh_expiring() == 1  # stated: the payload's length
+    assert read(a, Store(value)) == (value, "L1") and a.tiers.refresh_ahead.run() == 1  # stated: the payload's length
     assert a.local.bytes == b.local.bytes
 
 
@@ -372,9 +373,9 @@ def test_stale_if_error_serves_an_expired_l1_value_only_while_the_store_fails():
 
     assert cache.get_or_load(KEY, lambda: {"name": "v"}) == {"name": "v"}
     now[0] = 6  # expired in L1
-    tiers.reset()
+    start_request_trace()
     assert cache.get_or_load(KEY, down) == {"name": "v"}
-    assert tiers.deepest() == "L1" and cache.stats.counted()["l1.stale_if_error.profile"] == 1
+    assert deepest_tier() == "L1" and cache.stats.counted()["l1.stale_if_error.profile"] == 1
     assert cache.get_or_load(KEY, lambda: {"name": "w"}) == {"name": "w"}  # store back: fresh again
     cache.evict_local([KEY])  # a write: the old value must never be offered again
     now[0] = 20
@@ -396,7 +397,7 @@ def test_refresh_ahead_keeps_a_read_key_in_l1_past_its_ttl(clocked_pair):
     assert read(a, store) == ({"name": "v1"}, "L3")
     now[0] += 56  # 4 s left
     assert read(a, store) == ({"name": "v1"}, "L1")
-    assert a.refresh_expiring() == 1
+    assert a.tiers.refresh_ahead.run() == 1
     now[0] += 30  # past the first fill's TTL, within the refreshed one
     assert read(a, store) == ({"name": "v1"}, "L1")
     assert store.reads == 1 and a.stats.counted()["l1.refreshes"] == 1
@@ -407,7 +408,7 @@ def test_refresh_ahead_leaves_unread_keys_to_expire(clocked_pair):
     store = Store({"name": "v1"})
     assert read(a, store)[1] == "L3"
     now[0] += 56
-    assert a.refresh_expiring() == 0
+    assert a.tiers.refresh_ahead.run() == 0
     now[0] += 5
     assert read(a, store) == ({"name": "v1"}, "L2")
 
@@ -427,7 +428,7 @@ def test_an_invalidation_during_a_refresh_wins(clocked_pair):
         return old
 
     a.remote.get_many = fetch_then_write
-    assert a.refresh_expiring() == 0  # v1 must not be stored after v2's invalidation
+    assert a.tiers.refresh_ahead.run() == 0  # v1 must not be stored after v2's invalidation
     a.remote.get_many = fetch
     assert a.local.get(KEY) is MISSING
     assert read(a, store) == ({"name": "v2"}, "L3")
@@ -453,7 +454,7 @@ def test_refresh_ahead_waits_while_the_listener_is_down(clocked_pair):
     a.listener.stop()
     a.listener.join(5)  # its session ended: the stream no longer vouches for L1
     _no_l2_reads(a)
-    assert a.refresh_expiring() == 0
+    assert a.tiers.refresh_ahead.run() == 0
 
 
 def test_refresh_ahead_waits_while_an_invalidation_is_not_applied(clocked_pair):
@@ -462,7 +463,7 @@ def test_refresh_ahead_waits_while_an_invalidation_is_not_applied(clocked_pair):
     a.remote.delete = lambda keys: (_ for _ in ()).throw(L2Unavailable("test: deletes fail"))
     a.recovery.record(Eviction([KEYS.profile("7")], []))  # a write whose L2 delete still fails
     _no_l2_reads(a)
-    assert a.refresh_expiring() == 0
+    assert a.tiers.refresh_ahead.run() == 0
 
 
 def test_a_refresh_leaves_a_readers_fill_in_flight_alone(clocked_pair):
@@ -470,7 +471,7 @@ def test_a_refresh_leaves_a_readers_fill_in_flight_alone(clocked_pair):
     store = Store({"name": "v1"})
     _due(now, a, store)
     reader = a.local.begin(KEY)  # a reader is loading KEY (e.g. after a miss in another thread)
-    assert a.refresh_expiring() == 1
+    assert a.tiers.refresh_ahead.run() == 1
     assert a.local.fill(KEY, reader, {"name": "v1"})  # its token is still good
     assert a.local.get(KEY) == {"name": "v1"}
 

@@ -7,11 +7,11 @@ the old value must not end up in L1. No Redis: L1 and the loader are enough.
 import threading
 from concurrent.futures import ThreadPoolExecutor, wait
 
+from feedapp.cache.cascade import TieredCache
 from feedapp.cache.invalidation import Trust
 from feedapp.cache.keys import Keys
 from feedapp.cache.local import MISSING, LocalCache
 from feedapp.cache.policy import make_policy
-from feedapp.cache.tiered import TieredCache
 from feedapp.config import Config
 
 KEYS = Keys("t:v1")

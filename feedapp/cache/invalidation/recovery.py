@@ -1,16 +1,13 @@
 """The one place where a write's unfinished work waits and is finished: `Recovery`.
 
 A write commits its truth (a post, a follow, a like) first; what follows it may fail: the
-evictions (Redis unreachable from this worker), the counters derived from the truth and the
-explore generation (the store went away after the commit). Such work becomes a task:
-- `Eviction(keys, prefixes)`: delete in L2 and publish to every L1 (`after_store`: once the
-  store answers again, for a write it did not confirm);
-- `Recount(what, id)`: set a user's or post's counters from their source, then evict them;
-- `Bump(name)`: move a deployment-wide counter on (the explore generation), then evict it.
-Every task can be done twice without harm. A task is kept in this worker's memory and, when
-the store takes it, in the outbox (any worker finishes it, also if this one dies). It is
-dropped only once it is finished: an eviction once it has reached L2 and every L1 (the
-publish returned), so nothing is marked done before it is applied everywhere.
+evictions (Redis unreachable from this worker), the counter updates that follow the truth and
+the explore generation (the store went away after the commit). Such work becomes a task
+(tasks.py: `Eviction`, `Recount`, `Bump`), which can be done twice without harm. A task is
+kept in this worker's memory and, when the store takes it, in the outbox (any worker finishes
+it, also if this one dies). It is dropped only once it is finished: an eviction once it has
+reached L2 and every L1 (the publish returned), so nothing is marked done before it is
+applied everywhere.
 
 `run()` (the recovery thread, every quarter recovery lease) finishes what it can and renews the
 worker's trust (trust.py) when no eviction is left anywhere: an eviction this worker could
@@ -22,7 +19,6 @@ down: docs/design.md, rule 9; a write cannot commit meanwhile).
 import logging
 import queue
 import threading
-from dataclasses import dataclass, field
 
 import pymongo
 from pymongo.errors import PyMongoError
@@ -30,86 +26,13 @@ from pymongo.errors import PyMongoError
 from ...infra.redis_access import REDIS_ERRORS
 from ..breaker import describe
 from ..remote import L2Unavailable
+from .tasks import Recount, task_of
 
 log = logging.getLogger(__name__)
 
 RECOUNT_PASSES = 5  # a recount is verified by a pass that finds nothing to change
 OUTBOX_BATCH = 100
 UNREADABLE = object()  # what a store call that failed or did not answer in time gives
-
-
-@dataclass
-class Eviction:
-    keys: list
-    prefixes: list = field(default_factory=list)
-    outbox_id: object = None
-    # after_store: evict again once the store answers (a write it did not confirm may land
-    # late, after readers refilled the caches); evicted already, so trust is not revoked.
-    after_store: bool = False
-
-    @property
-    def blocks_trust(self) -> bool:
-        return not self.after_store
-
-    @property
-    def needs_store(self) -> bool:
-        return self.after_store
-
-    def entry(self):
-        return {"kind": "evict", "keys": self.keys, "prefixes": self.prefixes, "after_store": self.after_store}
-
-    def finish(self, recovery) -> bool:
-        if self.after_store:
-            recovery.repo.ping()  # raises while the store is still away: tried again next run
-        recovery.deliver(self.keys, self.prefixes)
-        return True
-
-
-@dataclass
-class Recount:
-    what: str  # "user" | "post"
-    id: object
-    outbox_id: object = None
-    blocks_trust = False
-    needs_store = True
-
-    def entry(self):
-        return {"kind": "recount", "what": self.what, "id": self.id}
-
-    def finish(self, recovery) -> bool:
-        settled, _ = recovery.recount(self.what, self.id)
-        if settled:
-            recovery.deliver([recovery.cache_key(self.what, self.id)], [])
-        return settled
-
-
-@dataclass
-class Bump:
-    name: str
-    outbox_id: object = None
-    blocks_trust = False
-    needs_store = True
-
-    def entry(self):
-        return {"kind": "bump", "name": self.name}
-
-    def finish(self, recovery) -> bool:
-        recovery.repo.bump_counter(self.name)
-        recovery.deliver([recovery.keys.meta(self.name)], [])
-        return True
-
-
-def task_of(entry: dict):
-    """The task an outbox entry records (None for an entry this version does not know)."""
-    kind = entry.get("kind")
-    if kind == "evict":
-        return Eviction(list(entry.get("keys", [])), list(entry.get("prefixes", [])), entry["_id"],
-                        bool(entry.get("after_store")))
-    if kind == "recount":
-        return Recount(entry["what"], entry["id"], entry["_id"])
-    if kind == "bump":
-        return Bump(entry["name"], entry["_id"])
-    return None
 
 
 class Recovery:

@@ -15,7 +15,7 @@ import time
 
 from ...infra.redis_access import REDIS_ERRORS
 from ..remote import L2Unavailable
-from .recovery import Eviction
+from .tasks import Eviction
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,68 @@
+"""What the current request's cache reads did, kept per request (a ContextVar each).
+
+- The deepest tier any read reached (`start_request_trace`, `note_tier`, `deepest_tier`): the
+  API layer sends it as `X-Cache` and counts the request in that tier.
+- The parts of a composed page being built (`ComposedParts`): the cache keys read while it is
+  composed, so L1 can evict the page with any of them (TieredCache.composed).
+"""
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+TIER_ORDER = {"L1": 1, "L2": 2, "L3": 3}
+_deepest: ContextVar[str | None] = ContextVar("deepest_tier", default=None)
+
+
+def start_request_trace():
+    """Forget the tiers noted so far: a new request begins (a Flask before_request hook)."""
+    _deepest.set(None)
+
+
+def note_tier(tier: str):
+    """Record that a read of the current request reached `tier` ("L1", "L2" or "L3")."""
+    current = _deepest.get()
+    if current is None or TIER_ORDER[tier] > TIER_ORDER[current]:
+        _deepest.set(tier)
+
+
+def deepest_tier() -> str | None:
+    """The deepest tier the current request's reads reached (None: no cached read yet)."""
+    return _deepest.get()
+
+
+class ComposedParts:
+    """The cache keys a composed page is being built from, and whether it may be kept."""
+
+    def __init__(self):
+        self.keys = []
+        self.keep = True
+
+    @staticmethod
+    def record(keys):
+        """Name keys as parts of the page being composed (if one is)."""
+        parts = composing.get()
+        if parts is not None:
+            parts.keys.extend(keys)
+
+    @staticmethod
+    def spoil():
+        """What is being built did not come from cached values alone (a page read straight
+        from the store, a stale-if-error value): it must not be kept."""
+        parts = composing.get()
+        if parts is not None:
+            parts.keep = False
+
+    @staticmethod
+    @contextmanager
+    def collect():
+        """Collect the parts read inside the block into the ComposedParts it yields."""
+        parts = ComposedParts()
+        token = composing.set(parts)
+        try:
+            yield parts
+        finally:
+            composing.reset(token)
+
+
+# The page being composed in this context, if any. Public so the L1-hit path can read it
+# without a function call (TieredCache.get_or_load).
+composing: ContextVar[ComposedParts | None] = ContextVar("composed_parts", default=None)
