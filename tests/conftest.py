@@ -82,7 +82,7 @@ def client(app):
 
 
 @pytest.fixture
-def resources(app):
+def worker(app):
     return app.extensions["feedapp"]
 
 
@@ -107,7 +107,7 @@ _counter = itertools.count()
 def make_user(client):
     """make_user(username=None, admin=False) -> UserHandle (registered and logged in)."""
 
-    def make(username=None, password="password123", admin=False, resources=None):
+    def make(username=None, password="password123", admin=False, worker=None):
         username = username or f"user{next(_counter)}"
         email = f"{username.lower()}@example.com"
         response = client.post(

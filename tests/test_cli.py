@@ -9,11 +9,11 @@ from feedapp import create_app
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_promote_makes_an_admin(app, make_user, resources):
+def test_promote_makes_an_admin(app, make_user, worker):
     user = make_user("carol")
     result = app.test_cli_runner().invoke(args=["users", "promote", "CAROL"])
     assert result.exit_code == 0, result.output
-    assert resources.repo.get_user_by_username("carol")["role"] == "admin"
+    assert worker.repo.get_user_by_username("carol")["role"] == "admin"
     assert user.username in result.output
 
 
@@ -77,7 +77,7 @@ def test_cache_invalidate_evicts_and_refuses_auth_keys(app, client, make_user, r
     assert refused.exit_code != 0 and "Not a cache key" in refused.output
 
 
-def test_recount_fixes_counters_from_the_source_and_evicts_their_caches(app, client, make_user, resources):
+def test_recount_fixes_counters_from_the_source_and_evicts_their_caches(app, client, make_user, worker):
     from bson import ObjectId
 
     author, fan = make_user(), make_user()
@@ -86,9 +86,9 @@ def test_recount_fixes_counters_from_the_source_and_evicts_their_caches(app, cli
     assert client.get(f"/api/users/{author.id}").get_json()["posts_count"] == 1  # cached
     assert client.get(f"/api/posts/{post_id}").get_json()["likes_count"] == 1  # cached
     # A crash between writes and their counter updates, as the store would keep it:
-    resources.repo.db.users.update_one({"_id": ObjectId(author.id)}, {"$set": {"posts_count": 7}})
-    resources.repo.db.posts.update_one({"_id": ObjectId(post_id)}, {"$set": {"likes_count": 0}})
-    resources.writer.invalidate(keys=[resources.keys.profile(ObjectId(author.id)), resources.keys.post(ObjectId(post_id))])
+    worker.repo.db.users.update_one({"_id": ObjectId(author.id)}, {"$set": {"posts_count": 7}})
+    worker.repo.db.posts.update_one({"_id": ObjectId(post_id)}, {"$set": {"likes_count": 0}})
+    worker.writer.invalidate(keys=[worker.keys.profile(ObjectId(author.id)), worker.keys.post(ObjectId(post_id))])
     assert client.get(f"/api/users/{author.id}").get_json()["posts_count"] == 7
     result = app.test_cli_runner().invoke(args=["recount"])
     assert result.exit_code == 0, result.output

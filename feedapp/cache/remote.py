@@ -90,8 +90,8 @@ def lease_key(key: str) -> str:
 
 
 class RemoteCache:
-    def __init__(self, redis_client, breaker: CircuitBreaker | None = None, lease_ms: int = 2000):
-        self.redis = redis_client
+    def __init__(self, redis, breaker: CircuitBreaker | None = None, lease_ms: int = 2000):
+        self.redis = redis
         self.breaker = breaker or CircuitBreaker()
         self.lease_ms = lease_ms
         self._fill = Script(FILL_IF_LEASED)

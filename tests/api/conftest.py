@@ -23,10 +23,10 @@ def admin(make_user):
 
 
 @pytest.fixture
-def users_count(resources):
-    return lambda: resources.repo.db.users.count_documents({})
+def users_count(worker):
+    return lambda: worker.repo.db.users.count_documents({})
 
 
 @pytest.fixture
-def posts_count(resources):
-    return lambda: resources.repo.db.posts.count_documents({})
+def posts_count(worker):
+    return lambda: worker.repo.db.posts.count_documents({})

@@ -252,8 +252,8 @@ def test_refresh_rejects_an_access_token(client, alice):
     assert_error(refresh(client, alice.access_token), 401, "unauthorized")
 
 
-def test_refresh_rejects_an_expired_refresh_token(client, alice, resources):
-    token = expired(resources.config.jwt_secret, alice.refresh_token)
+def test_refresh_rejects_an_expired_refresh_token(client, alice, worker):
+    token = expired(worker.config.jwt_secret, alice.refresh_token)
     assert_error(refresh(client, token), 401, "unauthorized")
 
 

@@ -59,9 +59,9 @@ def test_stats_counts_this_worker(client):
     assert stats(client)["workers"] >= 1
 
 
-def test_stats_maxsize_is_the_configured_l1_size(client, resources):
+def test_stats_maxsize_is_the_configured_l1_size(client, worker):
     l1 = stats(client)["tiers"]["l1"]
-    assert (l1["maxsize"], l1["max_bytes"]) == (resources.config.l1_maxsize, resources.config.l1_max_bytes)
+    assert (l1["maxsize"], l1["max_bytes"]) == (worker.config.l1_maxsize, worker.config.l1_max_bytes)
 
 
 def test_stats_count_the_encoded_bytes_in_l1(client, alice):
@@ -147,18 +147,18 @@ def post_content(client, post_id):
     return response.get_json()["content"], response.headers["X-Cache"]
 
 
-def behind_the_caches(resources, collection, ident, **fields):
+def behind_the_caches(worker, collection, ident, **fields):
     """Change a document in the store directly, not through a service: nothing is evicted, so
     the caches go on serving the old representation until an admin invalidates it."""
-    result = resources.repo.db[collection].update_one({"_id": ObjectId(ident)}, {"$set": fields})
+    result = worker.repo.db[collection].update_one({"_id": ObjectId(ident)}, {"$set": fields})
     assert result.modified_count == 1
 
 
-def stale_profile(client, resources, user, bio="changed in the store"):
+def stale_profile(client, worker, user, bio="changed in the store"):
     """Cache user's profile, change it in the store behind the caches, and check that the
     cached read is now stale (served from L1 with the old bio); returns the old bio."""
     old, _ = profile_bio(client, user)  # now in L1 and L2, if it was not before
-    behind_the_caches(resources, "users", user.id, bio=bio)
+    behind_the_caches(worker, "users", user.id, bio=bio)
     assert profile_bio(client, user) == (old, "L1")
     return old
 
@@ -175,17 +175,17 @@ PROFILE_TARGETS = {
 
 
 @pytest.mark.parametrize("target", PROFILE_TARGETS.values(), ids=PROFILE_TARGETS)
-def test_invalidate_evicts_a_stale_cached_profile_from_l1_and_l2(client, admin, alice, resources, target):
-    stale_profile(client, resources, alice)
-    response = invalidate(client, admin, target(resources.keys, alice.id))
+def test_invalidate_evicts_a_stale_cached_profile_from_l1_and_l2(client, admin, alice, worker, target):
+    stale_profile(client, worker, alice)
+    response = invalidate(client, admin, target(worker.keys, alice.id))
     assert response.status_code == 200
     assert response.get_json() == {"invalidated": 1}  # the one cached profile, deleted from L2
     assert profile_bio(client, alice) == ("changed in the store", "L3")  # and gone from this L1
 
 
-def test_invalidate_counts_only_the_cached_keys_it_deleted(client, admin, alice, bob, resources):
-    stale_profile(client, resources, alice, bio="alice, changed")
-    stale_profile(client, resources, bob, bio="bob, changed")
+def test_invalidate_counts_only_the_cached_keys_it_deleted(client, admin, alice, bob, worker):
+    stale_profile(client, worker, alice, bio="alice, changed")
+    stale_profile(client, worker, bob, bio="bob, changed")
     names = [f"profile:{{{alice.id}}}", f"profile:{{{bob.id}}}", f"profile:{{{UNKNOWN_ID}}}"]
     response = invalidate(client, admin, {"keys": names})
     assert response.status_code == 200 and response.get_json() == {"invalidated": 2}
@@ -194,11 +194,11 @@ def test_invalidate_counts_only_the_cached_keys_it_deleted(client, admin, alice,
     assert profile_bio(client, bob) == ("bob, changed", "L3")
 
 
-def test_invalidate_evicts_only_what_it_names(client, admin, alice, resources):
+def test_invalidate_evicts_only_what_it_names(client, admin, alice, worker):
     post_id = create_post(client, alice, "as written")["id"]
     assert post_content(client, post_id)[1] == "L3"
-    behind_the_caches(resources, "posts", post_id, content="changed in the store")
-    stale_profile(client, resources, alice)
+    behind_the_caches(worker, "posts", post_id, content="changed in the store")
+    stale_profile(client, worker, alice)
 
     assert invalidate(client, admin, {"prefix": "profile:"}).get_json() == {"invalidated": 1}
     assert profile_bio(client, alice) == ("changed in the store", "L3")
@@ -229,15 +229,15 @@ def test_invalidate_evicts_from_the_l1_of_every_worker(two_workers):
     user = logged_in(a, "someone")
     root = logged_in(a, "root", admin=True)
     user_id = a.get("/api/me", headers=user).get_json()["id"]
-    resources = a.application.extensions["feedapp"]
+    worker = a.application.extensions["feedapp"]
 
-    def bio_in(worker):
-        response = worker.get(f"/api/users/{user_id}")
+    def bio_in(client):
+        response = client.get(f"/api/users/{user_id}")
         return response.get_json()["bio"], response.headers["X-Cache"]
 
     assert bio_in(a)[1] == "L3" and bio_in(b)[1] == "L2"  # both workers hold it in L1 now
     old = bio_in(b)[0]
-    behind_the_caches(resources, "users", user_id, bio="changed in the store")
+    behind_the_caches(worker, "users", user_id, bio="changed in the store")
     assert bio_in(b) == (old, "L1")
     response = a.post(INVALIDATE, json={"keys": [f"profile:{{{user_id}}}"]}, headers=root)
     assert response.get_json() == {"invalidated": 1}
@@ -256,15 +256,15 @@ def test_invalidate_by_non_admin_is_403_whatever_the_body(client, alice):
     assert_error(raw_json(client, "POST", INVALIDATE, "[]", headers=alice.headers), 403, "forbidden")
 
 
-def test_invalidate_with_a_forged_admin_claim_is_still_403(client, alice, resources):
+def test_invalidate_with_a_forged_admin_claim_is_still_403(client, alice, worker):
     claims = jwt.decode(alice.access_token, options={"verify_signature": False})
-    token = jwt.encode({**claims, "role": "admin"}, resources.config.jwt_secret, algorithm="HS256")
+    token = jwt.encode({**claims, "role": "admin"}, worker.config.jwt_secret, algorithm="HS256")
     response = client.post(INVALIDATE, json={"prefix": "profile:"}, headers={"Authorization": f"Bearer {token}"})
     assert_error(response, 403, "forbidden")
 
 
-def test_admin_demoted_loses_invalidate_at_once(client, admin, resources):
-    resources.repo.set_role(admin.username, "user")
+def test_admin_demoted_loses_invalidate_at_once(client, admin, worker):
+    worker.repo.set_role(admin.username, "user")
     assert_error(invalidate(client, admin, {"prefix": "profile:"}), 403, "forbidden")
 
 
@@ -334,8 +334,8 @@ def test_invalidate_rejects_bodies_over_64_kib(client, admin):
         lambda keys, token: {"prefix": keys.auth_root},
     ],
 )
-def test_rejected_invalidation_of_auth_state_changes_nothing(client, admin, alice, resources, target):
+def test_rejected_invalidation_of_auth_state_changes_nothing(client, admin, alice, worker, target):
     token = jwt.decode(alice.access_token, options={"verify_signature": False})
-    assert_error(invalidate(client, admin, target(resources.keys, token)), 400, "validation_error")
+    assert_error(invalidate(client, admin, target(worker.keys, token)), 400, "validation_error")
     assert client.get("/api/me", headers=alice.headers).status_code == 200
     assert client.post("/api/auth/refresh", json={"refresh_token": alice.refresh_token}).status_code == 200

@@ -24,21 +24,21 @@ def read(client, url):
     return response
 
 
-def page_hits(resources):
-    return resources.stats.counted()["l1.hits.page"]
+def page_hits(worker):
+    return worker.stats.counted()["l1.hits.page"]
 
 
 @pytest.fixture
-def cached(client, resources, alice, bob, bob_follows_alice):
+def cached(client, worker, alice, bob, bob_follows_alice):
     """(url, first post id) per listing, with the composed page in L1 (asserted)."""
 
     def make(listing):
         url = page_url(listing, alice, bob)
         read(client, url)
-        before = page_hits(resources)
+        before = page_hits(worker)
         response = read(client, url)
         assert response.headers["X-Cache"] == "L1"
-        assert page_hits(resources) == before + 1  # the whole page came from one L1 entry
+        assert page_hits(worker) == before + 1  # the whole page came from one L1 entry
         return url
 
     return make

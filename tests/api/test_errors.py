@@ -70,8 +70,8 @@ def test_protected_routes_reject_missing_or_malformed_tokens(client, method, pat
 
 
 @pytest.mark.parametrize("method, path, body", PROTECTED, ids=ROUTE_IDS)
-def test_protected_routes_reject_expired_tokens(client, resources, alice, method, path, body):
-    token = expired(resources.config.jwt_secret, alice.access_token)
+def test_protected_routes_reject_expired_tokens(client, worker, alice, method, path, body):
+    token = expired(worker.config.jwt_secret, alice.access_token)
     assert_error(call(client, method, path, body, bearer(token)), 401, "unauthorized")
 
 
@@ -97,13 +97,13 @@ def test_protected_routes_reject_tokens_signed_with_another_key(client, alice, m
     [{"sub": "not-an-object-id"}, {"sub": 12}, {"sid": None}, {"typ": "refresh"}, {"exp": "soon"}],
     ids=repr,
 )
-def test_validly_signed_tokens_with_bad_claims_are_401(client, resources, alice, claims):
-    token = forged_token(resources.config.jwt_secret, alice.access_token, **claims)
+def test_validly_signed_tokens_with_bad_claims_are_401(client, worker, alice, claims):
+    token = forged_token(worker.config.jwt_secret, alice.access_token, **claims)
     assert_error(client.get("/api/me", headers=bearer(token)), 401, "unauthorized")
 
 
-def test_a_token_of_an_unknown_session_is_401(client, resources, alice):
-    token = forged_token(resources.config.jwt_secret, alice.access_token, sid="no-such-session")
+def test_a_token_of_an_unknown_session_is_401(client, worker, alice):
+    token = forged_token(worker.config.jwt_secret, alice.access_token, sid="no-such-session")
     assert_error(client.get("/api/me", headers=bearer(token)), 401, "unauthorized")
 
 
@@ -265,21 +265,21 @@ def assert_unavailable(response):
     assert int(response.headers["Retry-After"]) >= 1
 
 
-def test_an_uncached_read_the_store_cannot_answer_is_a_503_with_retry_after(client, resources, monkeypatch):
-    store = resources.repo.db
-    monkeypatch.setattr(resources.repo, "db", StoreWith(store, posts={"find": lambda *a, **k: CursorCut()}))
+def test_an_uncached_read_the_store_cannot_answer_is_a_503_with_retry_after(client, worker, monkeypatch):
+    store = worker.repo.db
+    monkeypatch.setattr(worker.repo, "db", StoreWith(store, posts={"find": lambda *a, **k: CursorCut()}))
     assert_unavailable(client.get("/api/posts?q=anything"))
-    monkeypatch.setattr(resources.repo, "db", store)  # the store answers again
+    monkeypatch.setattr(worker.repo, "db", store)  # the store answers again
     response = client.get("/api/posts?q=anything")  # and the failure was not cached
     assert response.status_code == 200 and response.headers["X-Cache"] == "L3"
 
 
-def test_a_write_the_store_could_not_confirm_is_a_503_with_retry_after(client, resources, alice, monkeypatch):
-    store = resources.repo.db
+def test_a_write_the_store_could_not_confirm_is_a_503_with_retry_after(client, worker, alice, monkeypatch):
+    store = worker.repo.db
 
     def applied_but_unconfirmed(*args, **kwargs):  # the primary has it; w=majority timed out
         store.users.find_one_and_update(*args, **kwargs)
         raise WriteConcernError("waiting for replication timed out", 64, {"wtimeout": True})
 
-    monkeypatch.setattr(resources.repo, "db", StoreWith(store, users={"find_one_and_update": applied_but_unconfirmed}))
+    monkeypatch.setattr(worker.repo, "db", StoreWith(store, users={"find_one_and_update": applied_but_unconfirmed}))
     assert_unavailable(client.patch("/api/me", json={"bio": "unconfirmed"}, headers=alice.headers))

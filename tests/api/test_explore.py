@@ -183,11 +183,11 @@ def test_nul_in_q_is_a_validation_error(client):
 
 
 @pytest.mark.parametrize("order", [("İ", "i̇"), ("i̇", "İ")])
-def test_explore_strings_that_lower_case_alike_get_their_own_pages(client, alice, resources, order):
+def test_explore_strings_that_lower_case_alike_get_their_own_pages(client, alice, worker, order):
     # "İ".lower() == "i̇": a key made from the lower-cased filter would serve one to the other.
     for content in ("plain i", "dotted i̇", "Kİ"):
         create_post(client, alice, content)
-    truth = {q: [str(doc["_id"]) for doc in resources.repo.explore(q=q)[0]] for q in order}
+    truth = {q: [str(doc["_id"]) for doc in worker.repo.explore(q=q)[0]] for q in order}
     assert truth[order[0]] != truth[order[1]]
     for q in order:
         assert ids(explore(client, "?" + urlencode({"q": q}))) == truth[q], q

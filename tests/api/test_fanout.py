@@ -29,7 +29,7 @@ def follow(client, user, target):
     assert client.post(f"/api/users/{target.id}/follow", headers=user.headers).status_code == 200
 
 
-def test_push_author_post_is_written_through_to_cached_feeds(client, make_user, resources):
+def test_push_author_post_is_written_through_to_cached_feeds(client, make_user, worker):
     author, reader = make_user(), make_user()
     follow(client, reader, author)
     first = post(client, author, "one")
@@ -37,10 +37,10 @@ def test_push_author_post_is_written_through_to_cached_feeds(client, make_user, 
     assert feed_ids(client, reader) == ([first], "L1")
     second = post(client, author, "two")
     assert feed_ids(client, reader)[0] == [second, first]
-    assert resources.repo.fanout_state(resources.repo.get_user_by_username(author.username)["_id"])[0] == "push"
+    assert worker.repo.fanout_state(worker.repo.get_user_by_username(author.username)["_id"])[0] == "push"
 
 
-def test_crossing_the_limit_moves_the_author_to_pull_without_losing_a_post(client, make_user, resources):
+def test_crossing_the_limit_moves_the_author_to_pull_without_losing_a_post(client, make_user, worker):
     author = make_user()
     readers = [make_user() for _ in range(3)]
     old = post(client, author, "before")
@@ -48,8 +48,8 @@ def test_crossing_the_limit_moves_the_author_to_pull_without_losing_a_post(clien
     follow(client, readers[1], author)
     assert feed_ids(client, readers[0])[0] == [old]  # cached while the author is push
     follow(client, readers[2], author)  # the third follower crosses FANOUT_LIMIT=3
-    author_id = resources.repo.get_user_by_username(author.username)["_id"]
-    assert resources.repo.fanout_state(author_id) == ("pull", 3)
+    author_id = worker.repo.get_user_by_username(author.username)["_id"]
+    assert worker.repo.fanout_state(author_id) == ("pull", 3)
     new = post(client, author, "after")
     for reader in readers:
         assert feed_ids(client, reader)[0] == [new, old]
@@ -71,11 +71,11 @@ def test_a_feed_merges_pull_authors_with_pushed_posts_in_order(client, make_user
     assert feed_ids(client, reader) == (ids, "L1")
 
 
-def test_a_post_pushed_to_a_feed_rebuilt_after_an_unfollow_is_taken_back(client, make_user, resources):
+def test_a_post_pushed_to_a_feed_rebuilt_after_an_unfollow_is_taken_back(client, make_user, worker):
     author, reader = make_user(), make_user()
     follow(client, reader, author)
-    real = resources.repo.follower_ids
-    stale = [resources.repo.get_user_by_username(reader.username)["_id"]]
+    real = worker.repo.follower_ids
+    stale = [worker.repo.get_user_by_username(reader.username)["_id"]]
     calls = []
 
     def followers_read_before_the_unfollow(author_id, limit=0):
@@ -84,6 +84,6 @@ def test_a_post_pushed_to_a_feed_rebuilt_after_an_unfollow_is_taken_back(client,
 
     assert client.delete(f"/api/users/{author.id}/follow", headers=reader.headers).status_code == 200
     assert feed_ids(client, reader)[0] == []  # rebuilt (and cached) without the author
-    resources.repo.follower_ids = followers_read_before_the_unfollow
+    worker.repo.follower_ids = followers_read_before_the_unfollow
     post(client, author, "must not reach the ex-follower")
     assert feed_ids(client, reader)[0] == []

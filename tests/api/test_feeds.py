@@ -33,18 +33,18 @@ def ids(response):
     return [item["id"] for item in assert_page(response.get_json())["items"]]
 
 
-def insert_posts(resources, author, times):
+def insert_posts(worker, author, times):
     """Posts of `author` with the given created_at values, straight into the store."""
     docs = [
         {"author_id": ObjectId(author.id), "content": f"p{i}", "created_at": t, "likes_count": 0}
         for i, t in enumerate(times)
     ]
-    resources.repo.db.posts.insert_many(docs)
+    worker.repo.db.posts.insert_many(docs)
     return [str(doc["_id"]) for doc in docs]
 
 
-def newest_first(resources, post_ids):
-    docs = resources.repo.db.posts.find({"_id": {"$in": [ObjectId(i) for i in post_ids]}})
+def newest_first(worker, post_ids):
+    docs = worker.repo.db.posts.find({"_id": {"$in": [ObjectId(i) for i in post_ids]}})
     return [str(d["_id"]) for d in sorted(docs, key=lambda d: (d["created_at"], d["_id"]), reverse=True)]
 
 
@@ -70,35 +70,35 @@ def test_timeline_of_user_without_posts_is_empty(client, alice):
     assert client.get(f"/api/users/{alice.id}/posts").get_json() == {"items": [], "next_cursor": None}
 
 
-def test_timeline_default_limit_is_20(client, alice, resources):
-    insert_posts(resources, alice, [SAME_TIME - timedelta(seconds=i) for i in range(25)])
+def test_timeline_default_limit_is_20(client, alice, worker):
+    insert_posts(worker, alice, [SAME_TIME - timedelta(seconds=i) for i in range(25)])
     body = client.get(f"/api/users/{alice.id}/posts").get_json()
     assert len(body["items"]) == 20 and body["next_cursor"]
 
 
-def test_timeline_paginates_over_posts_with_equal_timestamps(client, alice, resources):
-    posted = insert_posts(resources, alice, [SAME_TIME] * 7 + [SAME_TIME - timedelta(milliseconds=1)] * 3)
+def test_timeline_paginates_over_posts_with_equal_timestamps(client, alice, worker):
+    posted = insert_posts(worker, alice, [SAME_TIME] * 7 + [SAME_TIME - timedelta(milliseconds=1)] * 3)
     visited = walk_pages(client, f"/api/users/{alice.id}/posts", limit=3)
-    assert visited == newest_first(resources, posted)
+    assert visited == newest_first(worker, posted)
 
 
 @pytest.mark.parametrize("limit", [1, 2, 4, 9, 10, 11, 100])
-def test_timeline_pagination_visits_every_post_once_whatever_the_limit(client, alice, resources, limit):
+def test_timeline_pagination_visits_every_post_once_whatever_the_limit(client, alice, worker, limit):
     times = [SAME_TIME - timedelta(milliseconds=i // 3) for i in range(10)]
-    posted = insert_posts(resources, alice, times)
-    assert walk_pages(client, f"/api/users/{alice.id}/posts", limit=limit) == newest_first(resources, posted)
+    posted = insert_posts(worker, alice, times)
+    assert walk_pages(client, f"/api/users/{alice.id}/posts", limit=limit) == newest_first(worker, posted)
 
 
-def test_timeline_pagination_is_stable_while_new_posts_arrive(client, alice, resources):
-    posted = insert_posts(resources, alice, [SAME_TIME] * 4 + [SAME_TIME - timedelta(seconds=1)] * 4)
+def test_timeline_pagination_is_stable_while_new_posts_arrive(client, alice, worker):
+    posted = insert_posts(worker, alice, [SAME_TIME] * 4 + [SAME_TIME - timedelta(seconds=1)] * 4)
     visited = walk_pages(
         client, f"/api/users/{alice.id}/posts", limit=3, between_pages=lambda: create_post(client, alice, "new")
     )
-    assert visited == newest_first(resources, posted)
+    assert visited == newest_first(worker, posted)
 
 
-def test_timeline_new_post_heads_the_first_page(client, alice, resources):
-    insert_posts(resources, alice, [SAME_TIME] * 3)
+def test_timeline_new_post_heads_the_first_page(client, alice, worker):
+    insert_posts(worker, alice, [SAME_TIME] * 3)
     client.get(f"/api/users/{alice.id}/posts")
     post = create_post(client, alice)
     assert ids(client.get(f"/api/users/{alice.id}/posts?limit=1"))[0] == post["id"]
@@ -190,23 +190,23 @@ def test_unfollow_shows_in_the_feed_on_the_next_read(client, alice, bob):
     assert ids(client.get("/api/feed", headers=alice.headers)) == []
 
 
-def test_feed_paginates_over_equal_timestamps_while_new_posts_arrive(client, alice, bob, carol, resources):
+def test_feed_paginates_over_equal_timestamps_while_new_posts_arrive(client, alice, bob, carol, worker):
     follow(client, alice, bob)
     follow(client, alice, carol)
-    posted = insert_posts(resources, bob, [SAME_TIME] * 5) + insert_posts(resources, carol, [SAME_TIME] * 5)
+    posted = insert_posts(worker, bob, [SAME_TIME] * 5) + insert_posts(worker, carol, [SAME_TIME] * 5)
 
     def arrive():
         create_post(client, bob, "new")
         create_post(client, carol, "new")
 
     visited = walk_pages(client, "/api/feed", limit=4, headers=alice.headers, between_pages=arrive)
-    assert visited == newest_first(resources, posted)
+    assert visited == newest_first(worker, posted)
 
 
-def test_user_feed_pagination_visits_every_post_once(client, alice, bob, resources):
+def test_user_feed_pagination_visits_every_post_once(client, alice, bob, worker):
     follow(client, alice, bob)
-    posted = insert_posts(resources, bob, [SAME_TIME - timedelta(milliseconds=i % 2) for i in range(9)])
-    assert walk_pages(client, f"/api/users/{alice.id}/feed", limit=2) == newest_first(resources, posted)
+    posted = insert_posts(worker, bob, [SAME_TIME - timedelta(milliseconds=i % 2) for i in range(9)])
+    assert walk_pages(client, f"/api/users/{alice.id}/feed", limit=2) == newest_first(worker, posted)
 
 
 def test_my_feed_is_the_callers_feed(client, alice, bob):

@@ -49,55 +49,55 @@ class FlakyStore:
 
 
 @pytest.fixture
-def flaky(resources):
-    store = FlakyStore(resources.repo.db)
-    resources.repo.db = store
+def flaky(worker):
+    store = FlakyStore(worker.repo.db)
+    worker.repo.db = store
     return store
 
 
-def stored_user(resources, user):
-    return resources.repo.db.users.find_one({"_id": ObjectId(user.id)})
+def stored_user(worker, user):
+    return worker.repo.db.users.find_one({"_id": ObjectId(user.id)})
 
 
-def settle(resources, ticks=3):
+def settle(worker, ticks=3):
     """What the worker's recovery thread does on its next ticks (one every quarter lease)."""
     for _ in range(ticks):
-        resources.recovery.run()
-    assert resources.recovery.pending() == []
+        worker.recovery.run()
+    assert worker.recovery.pending() == []
 
 
-def test_a_post_whose_counter_bump_failed_is_stored_and_counted_once_the_store_answers(client, make_user, resources, flaky):
+def test_a_post_whose_counter_bump_failed_is_stored_and_counted_once_the_store_answers(client, make_user, worker, flaky):
     author = make_user()
     assert client.get(f"/api/users/{author.id}").get_json()["posts_count"] == 0  # cached now
     flaky.failing[("users", "update_one")] = 1  # the $inc posts_count after the insert fails
     created = client.post("/api/posts", json={"content": "hello"}, headers=author.headers)
     assert created.status_code == 201  # the post is stored: the write did not fail
     assert [p["id"] for p in client.get(f"/api/users/{author.id}/posts").get_json()["items"]] == [created.get_json()["id"]]
-    settle(resources)
-    assert stored_user(resources, author)["posts_count"] == 1
+    settle(worker)
+    assert stored_user(worker, author)["posts_count"] == 1
     assert client.get(f"/api/users/{author.id}").get_json()["posts_count"] == 1  # and no cache keeps the old count
 
 
-def test_a_like_whose_count_failed_after_its_commit_answers_200_and_is_recounted(client, make_user, resources, flaky):
+def test_a_like_whose_count_failed_after_its_commit_answers_200_and_is_recounted(client, make_user, worker, flaky):
     author, fan = make_user(), make_user()
     post_id = client.post("/api/posts", json={"content": "like me"}, headers=author.headers).get_json()["id"]
     assert client.get(f"/api/posts/{post_id}").get_json()["likes_count"] == 0  # cached now
     flaky.failing[("posts", "find_one_and_update")] = 1
     liked = client.post(f"/api/posts/{post_id}/like", headers=fan.headers)
     assert liked.status_code == 200 and liked.get_json() == {"liked": True, "likes_count": 1}  # committed: never a 5xx
-    settle(resources)
+    settle(worker)
     assert client.get(f"/api/posts/{post_id}").get_json()["likes_count"] == 1
     retried = client.post(f"/api/posts/{post_id}/like", headers=fan.headers)  # idempotent
     assert retried.status_code == 200 and retried.get_json() == {"liked": True, "likes_count": 1}
 
 
-def test_a_follow_whose_counters_failed_is_recounted_and_its_caches_evicted(client, make_user, resources, flaky):
+def test_a_follow_whose_counters_failed_is_recounted_and_its_caches_evicted(client, make_user, worker, flaky):
     a, b = make_user(), make_user()
     assert client.get(f"/api/users/{b.id}").get_json()["followers_count"] == 0  # cached now
     flaky.failing[("users", "update_one")] = 2  # both $inc after the follow insert fail
     assert client.post(f"/api/users/{b.id}/follow", headers=a.headers).status_code == 200
-    settle(resources)
-    assert stored_user(resources, b)["followers_count"] == 1 and stored_user(resources, a)["following_count"] == 1
+    settle(worker)
+    assert stored_user(worker, b)["followers_count"] == 1 and stored_user(worker, a)["following_count"] == 1
     assert client.get(f"/api/users/{b.id}").get_json()["followers_count"] == 1
 
 
@@ -117,7 +117,7 @@ def test_a_post_that_could_not_reach_the_feeds_is_in_them_when_it_returns(client
     assert [p["id"] for p in feed][:1] == [post_id]  # nor do the followers' feeds (rebuilt)
 
 
-def test_a_deleted_post_whose_derived_updates_failed_is_gone_everywhere(client, make_user, resources, flaky):
+def test_a_deleted_post_whose_derived_updates_failed_is_gone_everywhere(client, make_user, worker, flaky):
     author = make_user()
     post_id = client.post("/api/posts", json={"content": "bye"}, headers=author.headers).get_json()["id"]
     client.post(f"/api/posts/{post_id}/like", headers=author.headers)
@@ -129,26 +129,26 @@ def test_a_deleted_post_whose_derived_updates_failed_is_gone_everywhere(client, 
     assert client.delete(f"/api/posts/{post_id}", headers=author.headers).status_code == 204
     assert client.get(f"/api/posts/{post_id}").status_code == 404
     assert post_id not in [p["id"] for p in client.get("/api/posts?q=bye").get_json()["items"]]
-    settle(resources)
-    assert resources.repo.db.likes.count_documents({"post_id": ObjectId(post_id)}) == 0
-    assert stored_user(resources, author)["posts_count"] == 0
+    settle(worker)
+    assert worker.repo.db.likes.count_documents({"post_id": ObjectId(post_id)}) == 0
+    assert stored_user(worker, author)["posts_count"] == 0
     assert client.get("/api/posts?q=bye").get_json()["total"] == 0  # the generation moved on
 
 
-def test_a_write_whose_reply_was_lost_evicts_and_its_retry_leaves_counters_exact(client, make_user, resources, flaky):
+def test_a_write_whose_reply_was_lost_evicts_and_its_retry_leaves_counters_exact(client, make_user, worker, flaky):
     a, b = make_user(), make_user()
     assert client.get(f"/api/users/{b.id}").get_json()["followers_count"] == 0  # cached now
-    real = resources.repo.follow
+    real = worker.repo.follow
 
     def applied_then_lost(*args):
         real(*args)
         raise ServerSelectionTimeoutError("test: the reply was lost")
 
-    resources.repo.follow = applied_then_lost
+    worker.repo.follow = applied_then_lost
     lost = client.post(f"/api/users/{b.id}/follow", headers=a.headers)
     assert lost.status_code == 503 and "Retry-After" in lost.headers
-    resources.repo.follow = real
+    worker.repo.follow = real
     retried = client.post(f"/api/users/{b.id}/follow", headers=a.headers)  # finds it already there
     assert retried.status_code == 200
-    assert stored_user(resources, b)["followers_count"] == 1 and stored_user(resources, a)["following_count"] == 1
+    assert stored_user(worker, b)["followers_count"] == 1 and stored_user(worker, a)["following_count"] == 1
     assert client.get(f"/api/users/{b.id}").get_json()["followers_count"] == 1

@@ -39,8 +39,8 @@ def test_hostile_usernames_are_404_and_write_no_key(client, redis_client, alice,
 
 
 @pytest.mark.parametrize("q", HOSTILE[:-1], ids=lambda t: repr(t)[:20])
-def test_hostile_explore_filters_land_in_hashed_explore_keys(client, resources, redis_client, alice, q):
-    assert resources.listener.wait_live(5)  # until then L2 is bypassed, and no key would be written
+def test_hostile_explore_filters_land_in_hashed_explore_keys(client, worker, redis_client, alice, q):
+    assert worker.listener.wait_live(5)  # until then L2 is bypassed, and no key would be written
     response = client.get("/api/posts", query_string={"q": q[:100], "sort": "popular"})
     assert response.status_code == 200, response.get_json()
     explore = [k for k in all_keys(redis_client) if ":explore:" in k]
@@ -65,8 +65,8 @@ def test_invalidate_with_a_malformed_authorization_is_401(client, header):
     assert_error(client.post(INVALIDATE, json=BODY, headers={"Authorization": header}), 401, "unauthorized")
 
 
-def test_invalidate_with_an_expired_admin_token_is_401(client, admin, resources):
-    token = expired(resources.config.jwt_secret, admin.access_token)
+def test_invalidate_with_an_expired_admin_token_is_401(client, admin, worker):
+    token = expired(worker.config.jwt_secret, admin.access_token)
     assert_error(client.post(INVALIDATE, json=BODY, headers=bearer(token)), 401, "unauthorized")
 
 

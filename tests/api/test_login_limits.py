@@ -116,9 +116,9 @@ def test_the_window_ends(config, redis_client):
         app.extensions["feedapp"].close()
 
 
-def test_counters_are_hashed_auth_keys_with_a_ttl(client, redis_client, resources):
+def test_counters_are_hashed_auth_keys_with_a_ttl(client, redis_client, worker):
     login(client, "some}{:*name", "wrong-password")
-    keys = [k.decode() for k in redis_client.scan_iter(match=resources.keys.auth_root + "login:*")]
+    keys = [k.decode() for k in redis_client.scan_iter(match=worker.keys.auth_root + "login:*")]
     assert len(keys) == 2, keys
     for key in keys:
         assert "some" not in key and "10.0.0.1" not in key

@@ -12,12 +12,12 @@ def test_healthz_is_ok(client):
     assert response.get_json() == {"status": "ok"}
 
 
-def test_healthz_touches_no_dependency(client, resources, monkeypatch):
+def test_healthz_touches_no_dependency(client, worker, monkeypatch):
     def boom():
         raise AssertionError("healthz must not ping a dependency")
 
-    monkeypatch.setattr(resources.repo, "ping", boom)
-    monkeypatch.setattr(resources.redis, "ping", boom)
+    monkeypatch.setattr(worker.repo, "ping", boom)
+    monkeypatch.setattr(worker.redis, "ping", boom)
     assert client.get("/healthz").get_json() == {"status": "ok"}
 
 
@@ -27,33 +27,33 @@ def test_readyz_is_ok_when_everything_is_up(client):
     assert response.get_json() == {"status": "ok", "mongo": "ok", "redis": "ok"}
 
 
-def test_readyz_is_503_with_the_same_shape_when_mongo_is_down(client, resources, monkeypatch):
+def test_readyz_is_503_with_the_same_shape_when_mongo_is_down(client, worker, monkeypatch):
     def down():
         raise ServerSelectionTimeoutError("no servers")
 
-    monkeypatch.setattr(resources.repo, "ping", down)
+    monkeypatch.setattr(worker.repo, "ping", down)
     response = client.get("/readyz")
     assert response.status_code == 503 and response.mimetype == "application/json"
     assert response.get_json() == {"status": "degraded", "mongo": "down", "redis": "ok"}
     assert int(response.headers["Retry-After"]) >= 1  # every 503 says when to try again
 
 
-def test_readyz_is_200_degraded_when_redis_is_down(client, resources, monkeypatch):
+def test_readyz_is_200_degraded_when_redis_is_down(client, worker, monkeypatch):
     def down():
         raise RedisConnectionError("refused")
 
-    monkeypatch.setattr(resources.redis, "ping", down)
+    monkeypatch.setattr(worker.redis, "ping", down)
     response = client.get("/readyz")
     assert response.status_code == 200
     assert response.get_json() == {"status": "degraded", "mongo": "ok", "redis": "down"}
 
 
-def test_readyz_with_both_down_is_503(client, resources, monkeypatch):
+def test_readyz_with_both_down_is_503(client, worker, monkeypatch):
     def down():
         raise OSError("down")
 
-    monkeypatch.setattr(resources.repo, "ping", down)
-    monkeypatch.setattr(resources.redis, "ping", down)
+    monkeypatch.setattr(worker.repo, "ping", down)
+    monkeypatch.setattr(worker.redis, "ping", down)
     response = client.get("/readyz")
     assert response.status_code == 503
     assert set(response.get_json()) == READY_FIELDS and response.get_json()["status"] == "degraded"

@@ -25,17 +25,17 @@ def compressions(monkeypatch):
     return made
 
 
-def served_from_l1(client, resources, path, headers=None) -> bool:
+def served_from_l1(client, worker, path, headers=None) -> bool:
     """Once this worker trusts its L1: read path (filling L1), then read it from L1."""
-    assert resources.listener.wait_live(5)
+    assert worker.listener.wait_live(5)
     client.get(path, headers=headers)
     return client.get(path, headers=headers).headers["X-Cache"] == "L1"
 
 
-def test_an_l1_value_is_encoded_once_and_a_write_makes_a_new_answer(client, resources, alice, encodes):
+def test_an_l1_value_is_encoded_once_and_a_write_makes_a_new_answer(client, worker, alice, encodes):
     path = f"/api/users/{alice.id}"
     first = client.get(path)
-    assert served_from_l1(client, resources, path)
+    assert served_from_l1(client, worker, path)
     encoded = len(encodes)
     answers = [client.get(path) for _ in range(5)]
     assert [a.headers["X-Cache"] for a in answers] == ["L1"] * 5
@@ -49,12 +49,12 @@ def test_an_l1_value_is_encoded_once_and_a_write_makes_a_new_answer(client, reso
     assert client.get(path, headers={"If-None-Match": first.headers["ETag"]}).status_code == 200
 
 
-def test_a_cached_page_is_compressed_once_per_coding(client, resources, alice, bob, compressions):
+def test_a_cached_page_is_compressed_once_per_coding(client, worker, alice, bob, compressions):
     client.post(f"/api/users/{alice.id}/follow", headers=bob.headers)
     for n in range(40):
         create_post(client, alice, f"post {n}, long enough that a page of them is worth compressing")
     path, br = f"/api/users/{bob.id}/feed?limit=40", {"Accept-Encoding": "br"}
-    assert served_from_l1(client, resources, path, br)
+    assert served_from_l1(client, worker, path, br)
     made = len(compressions)
     answers = [client.get(path, headers=br) for _ in range(5)]
     assert {a.headers["Content-Encoding"] for a in answers} == {"br"}
@@ -85,12 +85,12 @@ def test_answers_are_bounded_in_bytes_least_recently_used_first_out():
     assert isinstance(huge, Representation) and len(kept) == 2
 
 
-def test_an_answer_composed_anew_for_each_request_is_not_kept(app, client, resources, alice):
+def test_an_answer_composed_anew_for_each_request_is_not_kept(app, client, worker, alice):
     """A post is composed with its author for each request: keeping its answers would fill the
     budget with objects nobody asks for again."""
     post_id = create_post(client, alice, "composed per request")["id"]
     path = f"/api/posts/{post_id}"
-    assert served_from_l1(client, resources, path)
+    assert served_from_l1(client, worker, path)
     kept = app.extensions["representations"]
     before = len(kept)
     assert all(client.get(path).headers["X-Cache"] == "L1" for _ in range(5))

@@ -229,13 +229,13 @@ def test_srv_uri_without_srv_records_fails_at_start(tmp_path, dns_records):
 
 # --- a write the replica set could not confirm ------------------------------------------------
 
-def test_a_write_not_confirmed_in_time_is_a_503_not_a_500(client, resources, make_user, monkeypatch):
+def test_a_write_not_confirmed_in_time_is_a_503_not_a_500(client, worker, make_user, monkeypatch):
     user = make_user()
 
     def unconfirmed(*args, **kwargs):
         raise pymongo.errors.WTimeoutError("waiting for replication timed out", code=64)
 
-    monkeypatch.setattr(resources.repo, "update_profile", unconfirmed)
+    monkeypatch.setattr(worker.repo, "update_profile", unconfirmed)
     response = client.patch("/api/me", json={"bio": "hello"}, headers=user.headers)
     assert response.status_code == 503
     assert response.get_json()["error"]["code"] == "service_unavailable"

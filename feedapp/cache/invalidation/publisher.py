@@ -53,8 +53,8 @@ class Registry:
 
     TTL_MS = 10_000  # far longer than any trust lease: an entry never expires under a live listener
 
-    def __init__(self, redis_client, key: str):
-        self._redis = redis_client
+    def __init__(self, redis, key: str):
+        self._redis = redis
         self.key = key
         self._register = Script(REGISTER)
 
@@ -69,9 +69,9 @@ class Registry:
 
 
 class Publisher:
-    def __init__(self, redis_client, channel: str, ack_prefix: str, registry: Registry, origin: str,
+    def __init__(self, redis, channel: str, ack_prefix: str, registry: Registry, origin: str,
                  stats, lease: float, clock=time.monotonic):
-        self._redis = redis_client
+        self._redis = redis
         self._channel = channel
         self._ack_prefix = ack_prefix
         self._registry = registry
