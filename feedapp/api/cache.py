@@ -34,5 +34,7 @@ def _caller_is_admin() -> bool:
 @bp.post("/invalidate")
 @auth_required
 def invalidate():
+    operations = worker().operations
+    operations.require_admin(caller_id())  # before the body: a non-admin learns nothing of its checks
     data = json_body(invalidate_schema)
-    return jsonify({"invalidated": worker().operations.invalidate(caller_id(), data.get("keys"), data.get("prefix"))})
+    return jsonify({"invalidated": operations.invalidate(data.get("keys"), data.get("prefix"))})

@@ -7,25 +7,30 @@ from . import shared
 from .shared import DuplicateError
 
 
+def new_user(username, email, password_hash, display_name, created_at) -> dict:
+    """A new account's document: no bio, avatar or counts yet, role "user"."""
+    return {
+        "username": username,
+        "username_lower": username.lower(),
+        "email": email.lower(),
+        "password_hash": password_hash,
+        "display_name": display_name,
+        "bio": "",
+        "avatar_url": None,
+        "role": "user",
+        "followers_count": 0,
+        "following_count": 0,
+        "posts_count": 0,
+        "created_at": created_at,
+    }
+
+
 class UserQueries:
     """User queries of Repository (see feedapp.repository)."""
 
     def create_user(self, username, email, password_hash, display_name):
         """Insert a user; raise DuplicateError("username" | "email") when one is taken."""
-        doc = {
-            "username": username,
-            "username_lower": username.lower(),
-            "email": email.lower(),
-            "password_hash": password_hash,
-            "display_name": display_name,
-            "bio": "",
-            "avatar_url": None,
-            "role": "user",
-            "followers_count": 0,
-            "following_count": 0,
-            "posts_count": 0,
-            "created_at": shared.utcnow(),
-        }
+        doc = new_user(username, email, password_hash, display_name, shared.utcnow())
         try:
             self.db.users.insert_one(doc)
         except DuplicateKeyError as err:

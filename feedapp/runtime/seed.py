@@ -7,6 +7,7 @@ from bson import ObjectId
 
 from ..auth import hash_password
 from ..repository import utcnow
+from ..repository.users import new_user
 
 DEMO_PASSWORD = "password123"
 WORDS = (
@@ -62,18 +63,5 @@ def seed_demo_data(repo, n_users: int, n_posts: int, random_seed: int = 1, days:
 
 def _user(i, random_seed, password_hash, created_at):
     username = f"demo{random_seed}_{i:05d}"
-    return {
-        "_id": ObjectId(),
-        "username": username,
-        "username_lower": username.lower(),
-        "email": f"{username}@example.com",
-        "password_hash": password_hash,
-        "display_name": f"Demo user {i}",
-        "bio": "",
-        "avatar_url": None,
-        "role": "user",
-        "followers_count": 0,
-        "following_count": 0,
-        "posts_count": 0,
-        "created_at": created_at,
-    }
+    return {"_id": ObjectId(),
+            **new_user(username, f"{username}@example.com", password_hash, f"Demo user {i}", created_at)}

@@ -18,12 +18,15 @@ class Operations:
         redis = "ok" if _probe(self.redis.ping) == _probe(self.auth_redis.ping) == "ok" else "down"
         return {"status": "ok" if mongo == redis == "ok" else "degraded", "mongo": mongo, "redis": redis}
 
-    def invalidate(self, caller_id, keys=None, prefix=None) -> int:
-        """Evict the keys (or every key under prefix) in client form from Redis and from every
-        worker's L1; 403 unless the caller is an admin, 422 for a key outside the scheme.
-        Returns how many Redis keys were deleted."""
+    def require_admin(self, caller_id):
+        """403 unless caller_id is an admin (read from the store: a role is never cached)."""
         if not self.profiles.is_admin(caller_id):
             raise forbidden("Only an admin may invalidate the cache")
+
+    def invalidate(self, keys=None, prefix=None) -> int:
+        """Evict the keys (or every key under prefix) in client form from Redis and from every
+        worker's L1; 422 for a key outside the scheme. Returns how many Redis keys were
+        deleted. The caller checks `require_admin` first."""
         if keys is not None:
             return self.writer.invalidate(keys=[self._cache_key(text, "keys") for text in keys])
         return self.writer.invalidate(prefixes=[self._cache_key(prefix, "prefix")])
