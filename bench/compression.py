@@ -25,6 +25,7 @@ from flask import Flask, Response
 
 from feedapp.api import _conditional
 from feedapp.http import compression
+from feedapp.http.representations import Representation
 
 from .deploy import FEEDAPP, Gunicorn
 
@@ -61,8 +62,10 @@ def hooks(body: bytes):
         app = Flask(__name__)
 
         @app.get("/page")
-        def page():
-            return _conditional(Response(body, mimetype="application/json"))
+        def page():  # a page composed for this request: its tag and variants made anew
+            response = Response(body, mimetype="application/json")
+            response.representation = representation = Representation(None, body)
+            return _conditional(response, representation.tag)
 
         setup(app)
         return app.test_client()
