@@ -1,4 +1,4 @@
-"""L1: this worker's in-process cache (cachetools TLRU + a lock).
+"""L1: this worker's in-process cache (cachetools TLRU changed under a lock; see `get`).
 
 - Bounded by `maxsize` entries and by `max_bytes`, counted by each entry's encoded size (the
   L2 payload's length when the value came from L2, the codec's output for a load, an orjson
@@ -27,6 +27,7 @@
   entries living less than four windows are never refreshed.
 - `timer` is injectable so tests can move time.
 """
+import collections
 import sys
 import threading
 import time
@@ -42,6 +43,7 @@ DEFAULT_MAX_BYTES = 32 * 1024 * 1024
 # ~9 KiB), each of which then costs an L2 round trip or a rebuild, while the big page itself
 # is rebuilt from parts that stay cached; it also leaves room for at least 64 of the largest.
 MAX_ENTRY_SHARE = 64
+READS_NOTED = 4096  # the most recent hits kept for the LRU order between two stores
 
 
 def json_size(key, value) -> int:
@@ -66,6 +68,8 @@ class LocalCache:
         self._refreshing = {}  # key -> token of a refresh in flight (apart from readers' fills)
         self._stash = Stash(max_bytes)
         self._cache = StashingTLRU(maxsize, max_bytes, self._expiry, timer, self._stash)
+        self._live = self._cache.live
+        self._reads = collections.deque(maxlen=READS_NOTED)  # hits the LRU order has not seen yet
         self._pending = {}
         self._dependents = {}  # key -> composed keys built from it
         self._evictions = 0  # evict/clear calls so far: the epoch of fill_composed
@@ -79,15 +83,21 @@ class LocalCache:
         return now + self._ttl_for(key)
 
     def get(self, key):
-        """The cached value, or MISSING."""
-        with self._lock:
-            try:
-                value = self._cache[key]
-            except KeyError:
-                return MISSING
-            if key in self._expires:  # a refresh-ahead candidate
-                self._read.add(key)
-            return value
+        """The cached value, or MISSING.
+
+        Without the lock (the hit path of every cached read): `_live` holds exactly what the
+        cache holds, changed only under the lock, and a dict read is atomic, so a read that
+        overlaps an eviction returns the value from before or nothing, as if it had run just
+        before or after it. The LRU order learns of the read at the next store
+        (`_note_reads`); a read noted late, or not at all when many thousands come between two
+        stores, only makes that entry's eviction under pressure a little less exact."""
+        entry = self._live.get(key)
+        if entry is None or not self._timer() < entry[1]:
+            return MISSING
+        self._reads.append(key)
+        if key in self._expires:  # a refresh-ahead candidate
+            self._read.add(key)
+        return entry[0]
 
     def begin(self, key) -> object:
         """Start a fill of key; returns the token `fill` needs.
@@ -126,8 +136,13 @@ class LocalCache:
         over = self._cache.currsize + self._stash.currsize + size - self.max_bytes
         while over > 0 and self._stash:
             over -= self._stash.popitem()[1][1]
+        self._note_reads()  # so that put drops the least recently used, hits included
         self._cache.put(key, value, size)
         return True
+
+    def _note_reads(self):
+        reads = self._reads
+        self._cache.touch(reads.popleft() for _ in range(len(reads)))
 
     def _store(self, key, value, size) -> bool:
         if not self._keep(key, value, size):

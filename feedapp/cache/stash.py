@@ -21,11 +21,26 @@ class StashingTLRU(TLRUCache):
     """
 
     def __init__(self, max_entries, max_bytes, ttu, timer, stash):
-        super().__init__(max_bytes, ttu, timer=timer, getsizeof=self._stated_size)
+        super().__init__(max_bytes, self._expiry, timer=timer, getsizeof=self._stated_size)
         self.max_entries = max_entries
         self.stash = stash
         self.sizes = {}
+        self.live = {}  # key -> (value, expires): what `LocalCache.get` reads without a lock
+        self._ttu = ttu
+        self._expires = None
         self._stating = 0
+        self._recency = getattr(self, "_TLRUCache__items")  # cachetools' LRU order (pinned 8.0)
+
+    def _expiry(self, key, value, now):
+        self._expires = expires = self._ttu(key, value, now)
+        return expires
+
+    def touch(self, keys):
+        """Mark keys as just used (LRU), for reads that did not go through `__getitem__`."""
+        recency = self._recency
+        for key in keys:
+            if key in recency:
+                recency.move_to_end(key)
 
     def _stated_size(self, value):
         return self._stating
@@ -38,17 +53,21 @@ class StashingTLRU(TLRUCache):
         self._stating = size
         self[key] = value
         self.sizes[key] = size
+        self.live[key] = (value, self._expires)
 
     def __delitem__(self, key):  # pop() and popitem() come through here; expire() does not
         self.sizes.pop(key, None)
+        self.live.pop(key, None)
         super().__delitem__(key)
 
     def expire(self, time=None):
         expired = super().expire(time)
         for key, value in expired:
+            self.live.pop(key, None)
             self.stash[key] = (value, self.sizes.pop(key, 0))
         return expired
 
     def clear(self):
         super().clear()
         self.sizes.clear()
+        self.live.clear()

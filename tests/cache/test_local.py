@@ -1,5 +1,7 @@
 """L1: bounded, hard TTL per family, fill guard against evictions during a fill."""
-from feedapp.cache.local import MISSING, LocalCache
+import threading
+
+from feedapp.cache.local import MISSING, READS_NOTED, LocalCache
 
 
 class FakeClock:
@@ -51,6 +53,40 @@ def test_bounded_by_maxsize():
     for i in range(500):
         put(cache, f"k{i}", i)
     assert len(cache) == 50
+
+
+def test_a_read_keeps_its_entry_among_the_most_recently_used():
+    cache = make(maxsize=3)
+    for key in "abc":
+        put(cache, key, key.upper())
+    assert cache.get("a") == "A"  # a: the most recently used now, b the least
+    put(cache, "d", "D")
+    assert [cache.get(key) for key in "abcd"] == ["A", MISSING, "C", "D"]
+
+
+def test_reads_between_two_stores_take_bounded_memory():
+    cache = make()
+    put(cache, "k", "v")
+    for _ in range(3 * READS_NOTED):
+        cache.get("k")
+    assert len(cache._reads) == READS_NOTED
+    put(cache, "other", "w")
+    assert len(cache._reads) == 0
+
+
+def test_a_read_does_not_wait_for_the_lock():
+    """A hit never queues behind a writer holding the lock (an eviction by prefix, a store)."""
+    cache = make()
+    put(cache, "k", "v")
+    put(cache, "gone", "x")
+    seen = []
+    with cache._lock:
+        reader = threading.Thread(target=lambda: seen.extend([cache.get("k"), cache.get("nothing")]))
+        reader.start()
+        reader.join(2)
+        assert seen == ["v", MISSING]
+    cache.evict(["gone"])
+    assert cache.get("gone") is MISSING
 
 
 def test_fill_started_before_an_eviction_is_dropped():
