@@ -89,6 +89,36 @@ def test_a_read_does_not_wait_for_the_lock():
     assert cache.get("gone") is MISSING
 
 
+def test_a_read_never_returns_a_value_evicted_before_it_began():
+    """Readers without the lock against a writer that fills and evicts version after version:
+    once evict() has returned for version n, no read that starts after that returns n."""
+    cache = make(maxsize=10, clock=lambda: 0.0)
+    evicted = [-1]  # the newest version whose eviction has returned
+    stop, stale = threading.Event(), []
+
+    def write():
+        for version in range(20_000):
+            put(cache, "k", version)
+            put(cache, f"other{version % 20}", version)  # stores that drain the reads and push LRU
+            cache.evict(["k"])
+            evicted[0] = version
+        stop.set()
+
+    def read():
+        while not stop.is_set():
+            floor = evicted[0]
+            value = cache.get("k")
+            if value is not MISSING and value <= floor:
+                stale.append((value, floor))
+
+    threads = [threading.Thread(target=write)] + [threading.Thread(target=read) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert stop.is_set() and not stale
+
+
 def test_fill_started_before_an_eviction_is_dropped():
     cache = make()
     token = cache.begin("k")  # a reader starts loading the old value
