@@ -55,6 +55,26 @@ def test_production_start_without_a_secret_fails_with_a_clear_message(tmp_path):
     assert "JWT_SECRET is not set" in run.stdout + run.stderr
 
 
+def test_without_redis_store_commands_work_and_cache_commands_say_why_in_one_line(tmp_path):
+    """A CLI command beside no running server: promoting needs only the store; evicting needs
+    Redis and says so without a traceback."""
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "AUTH_REDIS_URL", "MONGO_URI")}
+    env.update(DATA_DIR=str(tmp_path / "var"), SEED_ON_START="0")
+
+    def flask(*args):
+        return subprocess.run([sys.executable, "-m", "flask", "--app", "feedapp", *args],
+                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+
+    seeded = flask("seed", "--users", "3", "--posts", "5")
+    assert seeded.returncode == 0, seeded.stderr
+    promoted = flask("users", "promote", "demo1_00000")
+    assert promoted.returncode == 0 and "now an admin" in promoted.stdout, promoted.stderr
+    for command in (("cache", "invalidate", "--prefix", "profile:"), ("cache", "stats")):
+        run = flask(*command)
+        assert run.returncode != 0, command
+        assert "REDIS_URL is not set" in run.stderr and "Traceback" not in run.stderr, run.stderr
+
+
 def test_cache_stats_prints_a_table(app, client, make_user):
     user = make_user()
     client.get(f"/api/users/{user.id}")

@@ -5,6 +5,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 
+from ..config import ConfigError
 from ..infra.mongo import MongoUnreachable, check_reachable, is_mongodb_uri, reported
 
 
@@ -23,6 +24,19 @@ def uses_store(command):
             raise click.ClickException(str(err)) from None
 
     return run
+
+def needs_redis(command):
+    """Without REDIS_URL (no server running beside the command), one line, not a traceback."""
+
+    @functools.wraps(command)
+    def run(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except ConfigError as err:
+            raise click.ClickException(str(err)) from None
+
+    return run
+
 
 users = AppGroup("users", help="Manage users.")
 
@@ -67,6 +81,7 @@ cache = AppGroup("cache", help="Look at and clear the cache tiers.")
 
 
 @cache.command("stats")
+@needs_redis
 def cache_stats():
     """Print /api/cache/stats as a table (counters of every worker of the deployment)."""
     from ..observability.report import stats_report
@@ -94,6 +109,7 @@ def cache_stats():
 @cache.command("invalidate")
 @click.option("--prefix", "prefixes", multiple=True, help='e.g. "profile:" or "feed:{<id>}"')
 @click.option("--key", "keys", multiple=True, help='e.g. "profile:{<id>}"')
+@needs_redis
 def cache_invalidate(prefixes, keys):
     """Evict keys or prefixes from Redis and from every worker's L1."""
     res = current_app.extensions["feedapp"]
@@ -111,6 +127,7 @@ def cache_invalidate(prefixes, keys):
 @click.command("recount")
 @with_appcontext
 @uses_store
+@needs_redis
 def recount():
     """Recount every user's and post's counters from the source collections, and evict the
     cached profiles and posts whose counters changed (after a crash between a write and its

@@ -54,6 +54,7 @@ class Worker:
         self.database, self.redis, self.auth_redis = database, redis, auth_redis
         self.repo = Repository(database, explore_read_preference(config))
         self.stats = Stats(lambda: redis, self.keys)
+        self.stats.flusher = Flusher(self.stats)
         self.tiers = self._build_tiers(l1_clock)
         self.stats.gauges = self.tiers.gauges
         self._build_auth()
@@ -66,7 +67,6 @@ class Worker:
     # --- the cache tiers ----------------------------------------------------------------------
     def _build_tiers(self, l1_clock):
         config, cached = self.config, self.config.cache_mode != "none"
-        self.stats.flusher = Flusher(self.stats)
         return build_tiers(config, keys=self.keys, policy=self.policy, stats=self.stats,
                            redis=self.redis if cached else None, subscriber=self._subscriber if cached else None,
                            repo=self.repo, origin=worker_origin(), l1_clock=l1_clock)
