@@ -37,7 +37,8 @@ def create_app(config: Config | None = None, *, worker=None) -> Flask:
     app = Flask(__name__)
     app.json = ORJSONProvider(app)
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
-    app.extensions["feedapp"] = worker if worker is not None else build_worker(config)
+    worker = app.extensions["feedapp"] = worker if worker is not None else build_worker(config)
+    app.before_request(_starter(worker))
     compression.init_app(app)  # the first after-request hook registered runs last
     errors.init_app(app)
     register_blueprints(app)
@@ -55,6 +56,18 @@ def create_app(config: Config | None = None, *, worker=None) -> Flask:
         n = config.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)
     return app
+
+
+def _starter(worker):
+    """gunicorn's post_worker_init starts the worker before it serves; under any other server
+    (`flask run`, another WSGI server, gunicorn without gunicorn.conf.py) the first request
+    does. Afterwards it is one attribute read per request."""
+
+    def start_worker():
+        if not worker.started:
+            worker.start()
+
+    return start_worker
 
 
 def _worker_header(response):

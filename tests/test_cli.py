@@ -5,6 +5,8 @@ import sys
 from pathlib import Path
 
 from feedapp import create_app
+from feedapp.config import Config
+from feedapp.infra.store import close, connect
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -67,6 +69,11 @@ def test_without_redis_store_commands_work_and_cache_commands_say_why_in_one_lin
 
     seeded = flask("seed", "--users", "3", "--posts", "5")
     assert seeded.returncode == 0, seeded.stderr
+    store = connect(Config(data_dir=tmp_path / "var"))
+    try:  # the seed made the store's indexes first: usernames are unique from the start
+        assert store.users.index_information()["username_unique"]["unique"]
+    finally:
+        close(store)
     promoted = flask("users", "promote", "demo1_00000")
     assert promoted.returncode == 0 and "now an admin" in promoted.stdout, promoted.stderr
     for command in (("cache", "invalidate", "--prefix", "profile:"), ("cache", "stats")):

@@ -184,7 +184,7 @@ class LocalCache:
         due, still_read = [], set()
         with self._lock:
             now = self._timer()
-            for key in self._read:
+            for key in self._read.copy():  # get() adds to it without the lock
                 expires = self._expires.get(key)
                 if expires is None:
                     continue  # composed, short-lived or evicted: never refreshed

@@ -52,8 +52,12 @@ class StashingTLRU(TLRUCache):
                 self.popitem()
         self._stating = size
         self[key] = value
-        self.sizes[key] = size
-        self.live[key] = (value, self._expires)
+        if Cache.__contains__(self, key):
+            self.sizes[key] = size
+            self.live[key] = (value, self._expires)
+        else:  # expired already (a TTL of 0): cachetools dropped it, and any older value of key
+            self.sizes.pop(key, None)
+            self.live.pop(key, None)
 
     def __delitem__(self, key):  # pop() and popitem() come through here; expire() does not
         self.sizes.pop(key, None)

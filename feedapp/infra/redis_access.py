@@ -15,11 +15,13 @@ Keys that must change together atomically (a value and its lease) share a hash t
 (feedapp/cache/keys.py).
 """
 import hashlib
+import threading
 from urllib.parse import unquote, urlsplit
 
 import redis
 from redis.backoff import EqualJitterBackoff, NoBackoff
 from redis.cluster import ClusterNode, RedisCluster
+from redis.connection import Encoder
 from redis.crc import key_slot
 from redis.exceptions import NoScriptError, RedisClusterException, RedisError
 from redis.retry import Retry
@@ -74,10 +76,47 @@ def connect(url: str, timeout: float = 1.0, **options):
         return redis.Redis.from_url(url, health_check_interval=30, **common)
     nodes, username, password, tls = cluster_nodes(url)
     common.pop("retry", None)  # cluster mode has its own retry setting, below
-    return RedisCluster(
+    return LazyCluster(
         startup_nodes=[ClusterNode(host, port) for host, port in nodes],
         username=username, password=password, ssl=tls, retry=CLUSTER_RETRY, **common,
     )
+
+
+class LazyCluster(RedisCluster):
+    """A RedisCluster that reaches its startup nodes on first use, not when it is built
+    (redis-py's connects in its constructor). A worker then boots while the cluster cannot be
+    reached: its Redis calls fail as Redis errors, so reads fall through to the store and
+    writes degrade as with any Redis outage (docs/design.md, rule 9), and each use tries
+    again until the cluster answers."""
+
+    def __init__(self, **options):  # RedisCluster.__init__ runs on first use (__getattr__)
+        self.__dict__.update(_lazy_options=options, _lazy_lock=threading.Lock(), _lazy_ready=False)
+
+    def __getattr__(self, name):
+        # Reached only for what RedisCluster.__init__ sets (methods are found on the class).
+        if name.startswith("_lazy") or name.startswith("__") or self._lazy_ready:
+            raise AttributeError(name)
+        with self._lazy_lock:
+            if not self._lazy_ready:
+                RedisCluster.__init__(self, **self._lazy_options)
+                self._lazy_ready = True
+        return object.__getattribute__(self, name)
+
+    def get_encoder(self):
+        # Script objects (register_script) ask for it when made: answer without connecting.
+        if self._lazy_ready:
+            return super().get_encoder()
+        options = self._lazy_options
+        return Encoder(options.get("encoding", "utf-8"), options.get("encoding_errors", "strict"),
+                       options.get("decode_responses", False))
+
+    def close(self):
+        if self._lazy_ready:
+            super().close()
+
+    def __del__(self):
+        if self.__dict__.get("_lazy_ready"):
+            super().__del__()
 
 
 def is_cluster(client) -> bool:

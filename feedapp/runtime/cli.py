@@ -1,4 +1,5 @@
-"""`flask --app feedapp users promote <username>` and `flask --app feedapp seed`."""
+"""`flask --app feedapp ...`: `users promote <username>`, `seed`, `cache stats`, `cache invalidate` and
+`recount`."""
 import functools
 
 import click
@@ -14,11 +15,13 @@ def uses_store(command):
 
     @functools.wraps(command)
     def run(*args, **kwargs):
-        config = current_app.extensions["feedapp"].config
+        worker = current_app.extensions["feedapp"]
+        config = worker.config
         try:
             if is_mongodb_uri(config.mongo_uri):
                 check_reachable(config)  # before the first use logs its own warnings
             with reported(config):
+                worker.ensure_indexes()  # a seed into a new store gets its unique indexes first
                 return command(*args, **kwargs)
         except MongoUnreachable as err:
             raise click.ClickException(str(err)) from None

@@ -130,14 +130,15 @@ class Worker:
             raise RuntimeError("this worker was built in another process: build one per process "
                                "(docs/design.md, rule 7)")
         self.started = True
-        self._ensure_indexes()
+        self.ensure_indexes()
         self.tiers.start()
         self.stats.flusher.start()
         if self.maintenance is not None:
             self.maintenance.start()
         return self
 
-    def _ensure_indexes(self):
+    def ensure_indexes(self):
+        """Create the store's indexes and the outbox's (idempotent; failures are logged)."""
         try:
             self.repo.ensure_indexes()
         except Exception as err:  # noqa: BLE001 - serve what we can; /readyz tells the story

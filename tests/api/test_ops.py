@@ -113,3 +113,41 @@ def test_readyz_reports_redis_down_when_the_auth_server_is_unreachable(config, r
         assert response.get_json() == {"status": "degraded", "mongo": "ok", "redis": "down"}
     finally:
         app.extensions["feedapp"].close()
+
+
+def test_a_worker_boots_and_serves_from_the_store_while_its_redis_cluster_is_unreachable(config):
+    """redis-py's RedisCluster connects when built; feedapp's waits for first use, so a worker
+    whose cluster is down boots, answers from the store and says Redis is down."""
+    import socket
+
+    from feedapp import create_app
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    app = create_app(config.with_overrides(redis_url=f"redis+cluster://127.0.0.1:{port}", auth_redis_url=None))
+    worker = app.extensions["feedapp"].start()
+    try:
+        user = worker.repo.create_user("lonely", "lonely@example.com", "unused-hash", "Lonely")
+        client = app.test_client()
+        assert client.get("/healthz").status_code == 200
+        assert client.get("/readyz").get_json() == {"status": "degraded", "mongo": "ok", "redis": "down"}
+        response = client.get(f"/api/users/{user['_id']}")
+        assert response.status_code == 200 and response.get_json()["username"] == "lonely"
+        assert response.headers["X-Cache"] == "L3"
+    finally:
+        worker.close()
+
+
+def test_a_worker_its_server_did_not_start_starts_with_the_first_request(config, redis_client):
+    """Under `flask run` or a server without gunicorn.conf.py's post_worker_init."""
+    from feedapp import create_app
+
+    app = create_app(config)
+    worker = app.extensions["feedapp"]
+    try:
+        assert not worker.started
+        assert app.test_client().get("/healthz").status_code == 200
+        assert worker.started and worker.listener.wait_live(5)
+    finally:
+        worker.close()

@@ -373,3 +373,10 @@ def test_evictions_and_clear_give_the_bytes_back():
     assert 2.5 * 10 * KIB < cache.bytes < 3.5 * 10 * KIB
     cache.clear()
     assert cache.bytes == 0
+
+
+def test_a_value_stored_already_expired_is_not_served_nor_kept():
+    cache = LocalCache(10, lambda key: 0 if key.startswith("zero") else 10, timer=FakeClock())
+    put(cache, "zero:1", "old")  # cachetools drops it at once; nothing of it may stay behind
+    assert cache.get("zero:1") is MISSING
+    assert "zero:1" not in cache._live and len(cache) == 0
