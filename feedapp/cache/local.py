@@ -218,14 +218,14 @@ class LocalCache:
         """Remove keys and every key under prefixes, with their fills in flight."""
         removed = 0
         with self._lock:
-            # Move what has expired into the stash first: TLRUCache hides expired, unpurged
-            # entries from pop() and iteration, and a later expire() would stash them after
-            # this eviction (an evicted value must never be offered as stale).
+            # Move what has expired into the stash first, where the eviction removes it too;
+            # what expires after this is removed by discard() and held keys(), expired or not
+            # (an evicted value must never be offered as stale).
             self._cache.expire()
             targets = list(keys)
             if prefixes:
                 prefixes = tuple(prefixes)
-                targets += [k for k in self._cache.keys() if k.startswith(prefixes)]
+                targets += [k for k in self._cache.held_keys() if k.startswith(prefixes)]
                 targets += [k for k in self._pending if k.startswith(prefixes)]
                 targets += [k for k in self._refreshing if k.startswith(prefixes)]
                 targets += [k for k in self._stash.keys() if k.startswith(prefixes)]
@@ -236,12 +236,10 @@ class LocalCache:
                 self._refreshing.pop(key, None)
                 self._expires.pop(key, None)
                 self._read.discard(key)
-                if self._cache.pop(key, MISSING) is not MISSING:
-                    removed += 1
+                removed += self._cache.discard(key)
                 self._stash.pop(key, None)
                 for composed in self._dependents.pop(key, ()):
-                    if self._cache.pop(composed, MISSING) is not MISSING:
-                        removed += 1
+                    removed += self._cache.discard(composed)
                     self._stash.pop(composed, None)
         return removed
 

@@ -64,6 +64,21 @@ class StashingTLRU(TLRUCache):
         self.live.pop(key, None)
         super().__delitem__(key)
 
+    def held_keys(self) -> list:
+        """Every key held, expired and not yet purged included (keys() hides those)."""
+        return list(Cache.__iter__(self))
+
+    def discard(self, key) -> bool:
+        """Remove key whether or not its value has expired (pop() leaves an expired, unpurged
+        entry behind, for a later expire() to stash). True if a live value was removed."""
+        if not Cache.__contains__(self, key):
+            return False
+        try:
+            del self[key]
+            return True
+        except KeyError:  # it had expired: TLRUCache removes it all the same, then says so
+            return False
+
     def expire(self, time=None):
         expired = super().expire(time)
         for key, value in expired:

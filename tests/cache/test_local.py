@@ -178,6 +178,27 @@ def test_expired_entries_are_kept_for_stale_if_error_but_evicted_ones_are_not():
     assert cache.stale("a") is MISSING
 
 
+def test_an_entry_that_expires_during_its_eviction_is_never_offered_as_stale():
+    """The clock moves between the eviction's purge of what has expired and its removal of
+    the key: the entry expires in that gap, and must still go, not into the stash."""
+    now, step = [1000.0], [0.0]
+
+    def clock():
+        now[0] += step[0]
+        return now[0]
+
+    cache = LocalCache(10, lambda key: 10, timer=clock)
+    put(cache, "k", "written over")
+    now[0], step[0] = 1008.5, 1.0  # each reading of the clock from here on is one second later
+    cache.evict(keys=["k"])
+    assert cache.stale("k") is MISSING
+    step[0] = 0.0
+    put(cache, "page:1", "written over")
+    now[0], step[0] = now[0] + 8.5, 1.0
+    cache.evict(prefixes=["page:"])
+    assert cache.stale("page:1") is MISSING
+
+
 # --- composed entries (a page composed from cached parts) ------------------------------------
 
 def compose(cache, key, value, parts):
