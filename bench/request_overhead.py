@@ -68,7 +68,8 @@ def caller(app, path):
     def call():
         body = app(dict(environ), start_response)
         b"".join(body)
-        body.close()
+        if hasattr(body, "close"):  # WSGI: close what has close
+            body.close()
 
     return call
 

@@ -9,10 +9,11 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.http import parse_etags, quote_etag
 
 from ..auth import bearer_token
-from ..cache.tracing import deepest_tier
+from ..cache.tracing import deepest_tier, sources
 from ..errors import APIError, invalid_id, unauthorized, validation_error
 from ..http.representations import Representation, Representations
 from ..schemas import parse_object_id
+from . import replay
 
 
 def worker():
@@ -71,6 +72,7 @@ def cacheable(body, held: bool = True):
         representation = current_app.extensions["representations"].of(body, encode)
     else:  # decoded or loaded for this request alone: nothing to share
         representation = Representation(body, encode(body))
+    replay.offer(sources(), representation.tag)
     response = current_app.response_class(representation.body, mimetype=current_app.json.mimetype)
     response.representation = representation  # compression.py takes its variants from here
     response.headers.add("Cache-Control", "no-cache")  # add: a new response has none to replace

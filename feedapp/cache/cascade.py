@@ -26,7 +26,15 @@ from pymongo.errors import PyMongoError
 from .keys import CACHE_FAMILIES
 from .leased import LeasedL2
 from .local import MISSING
-from .tracing import ComposedParts, composing, note_tier
+from .tracing import (
+    ComposedParts,
+    composing,
+    note_source,
+    note_tier,
+    replace_sources,
+    sources_mark,
+    spoil_sources,
+)
 
 ABSENT = object()  # L1's marker for "the store has no such document"
 _L1_HITS = {family: f"l1.hits.{family}" for family in CACHE_FAMILIES}  # no f-string per hit
@@ -53,6 +61,14 @@ class TieredCache:
         """Whether L1 may be used now (a clock read and a compare: on every read's path)."""
         return self.local is not None and self._clock() < self.trust.l1_until
 
+    def still_holds(self, sources) -> bool:
+        """Whether L1 is trusted and still holds, under each key of sources [(key, value, _)],
+        that very value: then every read that returned them would return them again."""
+        if not self.l1_trusted():
+            return False
+        get = self.local.get
+        return all(get(key) is value for key, value, _ in sources)
+
     def composed(self, key: str, build):
         """build(), kept in L1 under key as one entry whose parts are the keys build() read
         through this cache: evicting any part evicts it (LocalCache.fill_composed). Composing
@@ -63,13 +79,14 @@ class TieredCache:
         if value is not MISSING:
             self.stats.count("l1.hits.page")
             note_tier("L1")
+            note_source(key, value, "l1.hits.page")
             return value
         self.stats.count("l1.misses.page")
-        epoch = self.local.epoch()
+        epoch, mark = self.local.epoch(), sources_mark()
         with ComposedParts.collect() as parts:
             value = build()
-        if parts.keep and parts.keys and self.l1_trusted():
-            self.local.fill_composed(key, value, parts.keys, epoch)
+        if parts.keep and parts.keys and self.l1_trusted() and self.local.fill_composed(key, value, parts.keys, epoch):
+            replace_sources(mark, key, value, "l1.hits.page")
         return value
 
     def get_or_load(self, key: str, loader):
@@ -82,8 +99,10 @@ class TieredCache:
         if use_l1:
             value = self.local.get(key)
             if value is not MISSING:
-                self.stats.count(_L1_HITS.get(family) or f"l1.hits.{family}")
+                counter = _L1_HITS.get(family) or f"l1.hits.{family}"
+                self.stats.count(counter)
                 note_tier("L1")
+                note_source(key, value, counter)
                 return None if value is ABSENT else value
             self.stats.count(f"l1.misses.{family}")
             token = self.local.begin(key)
@@ -98,6 +117,7 @@ class TieredCache:
                 raise
             # Stale-if-error: the store is down and this value only expired (no write evicted it).
             ComposedParts.spoil()
+            spoil_sources()
             self.stats.count(f"l1.stale_if_error.{family}")
             value, tier = (None if stale is ABSENT else stale), "L1"
         finally:
@@ -164,7 +184,9 @@ class TieredCache:
                     self.stats.count(f"l1.misses.{self.keys.family(key)}")
                     tokens[key] = self.local.begin(key)
             else:
-                self.stats.count(f"l1.hits.{self.keys.family(key)}")
+                counter = f"l1.hits.{self.keys.family(key)}"
+                self.stats.count(counter)
+                note_source(key, value, counter)
                 result[key] = None if value is ABSENT else value
         deepest = "L1"
         try:

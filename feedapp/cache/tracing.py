@@ -2,6 +2,9 @@
 
 - The deepest tier any read reached (`start_request_trace`, `note_tier`, `deepest_tier`): the
   API layer sends it as `X-Cache` and counts the request in that tier.
+- The L1 values the request's reads returned (`note_source`, `sources`): when every read was
+  an L1 hit, the answer is a function of those values alone, and may be given again while L1
+  still holds each of them (feedapp/api/replay.py, TieredCache.still_holds).
 - The parts of a composed page being built (`ComposedParts`): the cache keys read while it is
   composed, so L1 can evict the page with any of them (TieredCache.composed).
 """
@@ -10,11 +13,16 @@ from contextvars import ContextVar
 
 TIER_ORDER = {"L1": 1, "L2": 2, "L3": 3}
 _deepest: ContextVar[str | None] = ContextVar("deepest_tier", default=None)
+# [(key, the very object L1 returned, its hit counter)] of this request; None: not traced, or
+# a read returned what L1 does not vouch for (a stale-if-error value).
+_sources: ContextVar[list | None] = ContextVar("l1_sources", default=None)
 
 
 def start_request_trace():
-    """Forget the tiers noted so far: a new request begins (a Flask before_request hook)."""
+    """Forget the tiers and sources noted so far: a new request begins (a Flask before_request
+    hook)."""
     _deepest.set(None)
+    _sources.set([])
 
 
 def note_tier(tier: str):
@@ -27,6 +35,40 @@ def note_tier(tier: str):
 def deepest_tier() -> str | None:
     """The deepest tier the current request's reads reached (None: no cached read yet)."""
     return _deepest.get()
+
+
+def note_source(key: str, value, counter: str):
+    """Record that a read of the current request took `value` from L1 under `key` (counted as
+    `counter`)."""
+    sources = _sources.get()
+    if sources is not None:
+        sources.append((key, value, counter))
+
+
+def sources_mark() -> int:
+    """Where the current request's sources end now (for `replace_sources`)."""
+    found = _sources.get()
+    return 0 if found is None else len(found)
+
+
+def replace_sources(mark: int, key: str, value, counter: str):
+    """The sources noted since `mark` are now one L1 entry, `value` under `key`: a composed
+    page kept in L1, which the next read of the page takes instead of its parts."""
+    found = _sources.get()
+    if found is not None:
+        found[mark:] = [(key, value, counter)]
+
+
+def spoil_sources():
+    """A read returned a value L1 does not vouch for: the answer is not L1's alone."""
+    _sources.set(None)
+
+
+def sources() -> tuple | None:
+    """The current request's L1 sources [(key, value, counter)], or None when its reads did
+    not all come from L1 values it still vouches for."""
+    found = _sources.get()
+    return None if found is None or _deepest.get() != "L1" else tuple(found)
 
 
 class ComposedParts:

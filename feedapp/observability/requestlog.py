@@ -38,34 +38,46 @@ def init_app(app):
     app.after_request(_finish)
 
 
+def request_id_for(given: str) -> str:
+    """The id of a request that sent X-Request-ID `given` ("" when it sent none): the client's
+    when sane, else a new one."""
+    return given if _REQUEST_ID.match(given) else new_request_id()
+
+
 def _start():
     g.started = time.perf_counter()
-    given = request.headers.get("X-Request-ID", "")
-    g.request_id = given if _REQUEST_ID.match(given) else new_request_id()
+    g.request_id = request_id_for(request.headers.get("X-Request-ID", ""))
 
 
 def _finish(response):
     request_id = getattr(g, "request_id", None) or new_request_id()
     response.headers.add("X-Request-ID", request_id)  # only set here: nothing to replace
-    started = getattr(g, "started", None)
-    route = request.url_rule.rule if request.url_rule else None
-    family = g.get("family")  # set by cacheable responses
+    started = getattr(g, "started", None)  # None: answered before _start ran (a 413)
     seconds = time.perf_counter() - started if started is not None else None
+    route = request.url_rule.rule if request.url_rule else None
+    record(current_app.extensions["feedapp"].stats, request.method, route, request.path, response.status_code,
+           seconds, g.get("family"), deepest_tier(), request_id)
+    return response
+
+
+def record(stats, method, route, path, status, seconds, family, tier, request_id):
+    """Account for one answered request: its latency histogram, the dashboard's latency bucket
+    (cacheable requests, `family` set) and its log line when INFO is on. seconds: None when
+    its start was not seen (the line then has no latency)."""
     if seconds is not None:
-        metrics.observe(route, request.method, response.status_code, family, deepest_tier(), seconds)
+        metrics.observe(route, method, status, family, tier, seconds)
         if family is not None:  # the dashboard's percentiles, summed over every app server
-            current_app.extensions["feedapp"].stats.count(f"latency.{metrics.bucket_name(seconds)}")
+            stats.count(f"latency.{metrics.bucket_name(seconds)}")
     if log.isEnabledFor(logging.INFO):
         log.info(json.dumps({
             "event": "request",
-            "method": request.method,
+            "method": method,
             "route": route,
-            "path": request.path,
-            "status": response.status_code,
+            "path": path,
+            "status": status,
             "latency_ms": round(seconds * 1000, 3) if seconds is not None else None,
-            "tier": deepest_tier(),
+            "tier": tier,
             "family": family,
             "request_id": request_id,
             "worker": os.getpid(),
         }))
-    return response

@@ -1,0 +1,176 @@
+"""Cached answers given again without the framework: a lookup and a write of bytes.
+
+A cacheable GET whose reads were all L1 hits is a function of its path and query, of the L1
+values those reads returned, and of the two request headers such an answer depends on
+(Accept-Encoding picks its coding, If-None-Match makes it a 304). Flask's answer to one
+(status, headers, body) is kept with the values it was made from; a later request for the same
+path, query and variant gets those bytes again while L1 still holds every one of those values
+(`TieredCache.still_holds`: the check, and the trust, an L1 hit makes), without a request
+context, routing or hooks. Whatever evicts one of the values (a write anywhere, its TTL, L1's
+size bound, a lost invalidation stream) sends the next request through Flask, whose answer is
+kept in its place.
+
+Each replay does what a Flask answer does per request: its own X-Request-ID (the client's
+when sane), the L1 hit counter of each read, the request's tier counter, its latency histogram
+and bucket, its log line. Requests whose answer could differ otherwise go through Flask: any
+method but GET, a request body, `Origin` (CORS), `If-Match`, a worker not started; answers made
+for an authenticated caller are never kept.
+"""
+import os
+import threading
+import time
+
+from flask import g, request
+from werkzeug.http import parse_etags
+
+from ..http.compression import chosen_coding
+from ..observability.requestlog import record, request_id_for
+
+MAX_BYTES = 8 * 2**20  # per worker: bodies and compressed variants of the hot answers
+_SOURCES = "feedapp.answer_sources"  # the environ item cacheable() leaves for the replay
+
+
+def offer(sources, tag: str):
+    """Offer the answer being made for replay: it was made from L1 `sources` alone
+    (tracing.sources()) and its ETag is `tag`. Kept only when it turns out a 200 or 304, and
+    never when it was made for an authenticated caller."""
+    if sources and "claims" not in g:
+        rule = request.url_rule.rule if request.url_rule else None
+        request.environ[_SOURCES] = (sources, tag, g.get("family"), rule, request.path)
+
+
+class Variant:
+    """One kept answer: status line, headers (the X-Request-ID one at `id_at`), body."""
+
+    __slots__ = ("status", "code", "headers", "id_at", "body")
+
+    def __init__(self, status: str, headers: list, body: bytes):
+        self.status, self.code, self.body = status, int(status[:3]), body
+        self.headers = headers
+        self.id_at = next(i for i, (name, _) in enumerate(headers) if name == "X-Request-ID")
+
+
+class Kept:
+    """The answers to one path and query, and the L1 values they were made from."""
+
+    __slots__ = ("sources", "tag", "family", "route", "path", "tier_counter", "variants", "size")
+
+    def __init__(self, sources, tag, family, route, path):
+        self.sources, self.tag, self.family, self.route, self.path = sources, tag, family, route, path
+        self.tier_counter = f"requests.L1.{family}"
+        self.variants = {}  # (coding or None, If-None-Match matched) -> Variant
+        self.size = 0
+
+    def made_from(self, sources) -> bool:
+        return len(sources) == len(self.sources) and all(
+            key == kept_key and value is kept_value
+            for (key, value, _), (kept_key, kept_value, _) in zip(sources, self.sources))
+
+
+class AnswerReplay:
+    """WSGI middleware around the Flask app of `worker`: see the module docstring."""
+
+    def __init__(self, app, worker, max_bytes: int = MAX_BYTES):
+        self.app, self.worker, self.max_bytes = app, worker, max_bytes
+        self._kept = {}  # (script, path, query) -> Kept; read without the lock, oldest first
+        self._bytes = 0
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+
+    def __len__(self) -> int:
+        return len(self._kept)
+
+    def __call__(self, environ, start_response):
+        replayed = self._replay(environ, start_response)
+        if replayed is not None:
+            return replayed
+        return self._through_flask(environ, start_response)
+
+    # --- the replay -----------------------------------------------------------------------------
+
+    def _replay(self, environ, start_response):
+        started = time.perf_counter()
+        if environ["REQUEST_METHOD"] != "GET" or not _plain(environ):
+            return None
+        kept = self._kept.get(_key(environ))
+        if kept is None or not self.worker.started or os.getpid() != self._pid:
+            return None
+        variant = kept.variants.get(_variant_key(environ, kept.tag))
+        if variant is None or not self.worker.cache.still_holds(kept.sources):
+            return None
+        request_id = request_id_for(environ.get("HTTP_X_REQUEST_ID", ""))
+        headers = variant.headers.copy()
+        headers[variant.id_at] = ("X-Request-ID", request_id)
+        start_response(variant.status, headers)
+        stats = self.worker.stats
+        for _, _, counter in kept.sources:
+            stats.count(counter)
+        stats.count(kept.tier_counter)
+        stats.count("answers.replayed")
+        record(stats, "GET", kept.route, kept.path, variant.code, time.perf_counter() - started, kept.family, "L1",
+               request_id)
+        return [variant.body]
+
+    # --- keeping Flask's answers -------------------------------------------------------------
+
+    def _through_flask(self, environ, start_response):
+        answered = []
+
+        def capture(status, headers, exc_info=None):
+            answered.append((status, list(headers)))
+            return start_response(status, headers, exc_info)
+
+        body = self.app(environ, capture)
+        offered = environ.get(_SOURCES)
+        if offered is None or not answered or answered[-1][0][:3] not in ("200", "304"):
+            return body
+        if environ["REQUEST_METHOD"] != "GET" or not _plain(environ):
+            return body  # a HEAD's empty body, CORS headers: not what a plain GET is answered
+        try:
+            data = b"".join(body)
+        finally:
+            if hasattr(body, "close"):
+                body.close()
+        self._keep(_key(environ), _variant_key(environ, offered[1]), offered, Variant(*answered[-1], data))
+        return [data]
+
+    def _keep(self, key, variant_key, offered, variant: Variant):
+        sources = offered[0]
+        with self._lock:
+            kept = self._kept.get(key)
+            if kept is None or not kept.made_from(sources):
+                self._drop(key)
+                kept = self._kept[key] = Kept(*offered)
+            old = kept.variants.get(variant_key)
+            added = _size(variant) - (_size(old) if old else 0)
+            kept.variants[variant_key] = variant
+            kept.size += added
+            self._bytes += added
+            while self._bytes > self.max_bytes and self._kept:
+                self._drop(next(iter(self._kept)))  # the oldest kept first
+
+    def _drop(self, key):
+        kept = self._kept.pop(key, None)
+        if kept is not None:
+            self._bytes -= kept.size
+
+
+def _size(variant: Variant) -> int:
+    return len(variant.body) + 64 * len(variant.headers)  # headers: roughly, by their number
+
+
+def _key(environ) -> tuple:
+    return environ.get("SCRIPT_NAME", ""), environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", "")
+
+
+def _plain(environ) -> bool:
+    """No part of the request but its path, query, Accept-Encoding and If-None-Match could
+    change its answer (a body could make it a 413; Origin adds CORS headers)."""
+    return (environ.get("CONTENT_LENGTH") in (None, "", "0") and "HTTP_TRANSFER_ENCODING" not in environ
+            and "HTTP_ORIGIN" not in environ and "HTTP_IF_MATCH" not in environ)
+
+
+def _variant_key(environ, tag: str) -> tuple:
+    coding = chosen_coding(environ.get("HTTP_ACCEPT_ENCODING", ""))
+    wanted = environ.get("HTTP_IF_NONE_MATCH")
+    return coding, bool(wanted) and parse_etags(wanted).contains_weak(tag)
