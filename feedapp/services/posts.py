@@ -67,7 +67,7 @@ class PostService:
             doc = self.repo.get_post(post_id)
             if doc is None:
                 raise not_found("Post")  # and it has been deleted since
-            self.effects.verify([("user", author_id)], evict)
+            self.effects.verify([("user", author_id, ("posts_count",))], evict)
         entry = listing.entry_of(doc["created_at"], doc["_id"])
         # The timeline is written through, not evicted: readers keep its cached list. The post's
         # own key may hold "absent" (ids are predictable); the profile's posts_count changed.
@@ -111,8 +111,8 @@ class PostService:
             raise not_found("Post")
         count, changed = result
         if not changed:  # already so: perhaps by an earlier attempt whose reply was lost
-            self.effects.verify([("post", post_id)], evict)
-            count = self.repo.likes_count(post_id)
+            if self.effects.verify([("post", post_id)], evict):
+                count = self.repo.likes_count(post_id)  # the recount corrected it
         else:
             self.writer.invalidate(keys=evict)
         if count is None:  # committed, but the count could not be read: recounted later
