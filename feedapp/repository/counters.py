@@ -37,14 +37,15 @@ class CounterQueries:
             raise Unfinished(result, failed, cause) from cause
         return result
 
-    def counters(self, what: str, ident) -> tuple:
-        """(stored, counted): a user's or post's counters as stored and as their source
-        counts them; stored is None when the document is gone."""
-        stored = self.db[COLLECTION[what]].find_one({"_id": ident}, list(SOURCES[what]))
+    def counters(self, what: str, ident, names=None) -> tuple:
+        """(stored, counted): a user's or post's counters (those in `names`, default all) as
+        stored and as their source counts them; stored is None when the document is gone."""
+        names = list(names or SOURCES[what])
+        stored = self.db[COLLECTION[what]].find_one({"_id": ident}, names)
         if stored is None:
             return None, None
-        counted = {name: self.db[source].count_documents({field: ident})
-                   for name, (source, field) in SOURCES[what].items()}
+        counted = {name: self.db[SOURCES[what][name][0]].count_documents({SOURCES[what][name][1]: ident})
+                   for name in names}
         return {name: stored.get(name, 0) for name in counted}, counted
 
     def set_counters_if(self, what: str, ident, seen: dict, truth: dict) -> bool:

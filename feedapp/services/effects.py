@@ -68,13 +68,16 @@ class Effects:
                 self._record(fallback)
             return None
 
-    def verify(self, targets, evict=()):
-        """A retried write found its truth already there: recount targets now (what followed
-        the first attempt may not have happened) and evict what changed, and `evict`."""
+    def verify(self, targets, evict=()) -> list:
+        """A retried write found its truth already there: recount targets [(what, id) or
+        (what, id, counter names)] now (what followed the first attempt may not have
+        happened) and evict what changed, and `evict`. Returns the cache keys of the
+        counters that changed."""
         changed = self.recovery.verify(targets)
         keys = sorted(set(changed) | set(evict))
         if keys:
             self.writer.invalidate(keys=keys)
+        return changed
 
     def _record(self, task):
         self.recovery.record(task)

@@ -26,7 +26,9 @@ class FollowService:
         write = self.repo.follow if following else self.repo.unfollow
         changed = self.effects.commit(lambda: write(follower_id, followee_id), targets, touched)
         if not changed:  # already so: perhaps by an earlier attempt whose reply was lost
-            self.effects.verify(targets, touched)
+            # Only the two counters a follow changes can have been left behind by it.
+            self.effects.verify([("user", follower_id, ("following_count",)),
+                                 ("user", followee_id, ("followers_count",))], touched)
             return {"following": following}
         self.writer.invalidate(keys=touched)
         if following:

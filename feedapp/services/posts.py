@@ -47,7 +47,9 @@ class PostService:
         With an idempotency key, a repetition of the request (same key, same content) answers
         what the first answered, and there is one post and one fan-out whatever failed in
         between; the same key with other content is 422."""
-        author = self.profiles.get(author_id)  # before the commit: composing must not fail after it
+        # Before the commit: composing must not fail after it. From the store, not through the
+        # caches: this post changes the profile's posts_count, so a fill would be evicted at once.
+        author = self.profiles.current(author_id)
         post_id, reservation = None, None
         if idempotency_key is not None:
             reservation = self.repo.reserve_post(author_id, idempotency_key, _digest(content))
@@ -65,9 +67,12 @@ class PostService:
             doc = self.repo.get_post(post_id)
             if doc is None:
                 raise not_found("Post")  # and it has been deleted since
-            self.effects.verify([("user", author_id)], evict)
+            self.effects.verify([("user", author_id, ("posts_count",))], evict)
         entry = listing.entry_of(doc["created_at"], doc["_id"])
-        self.fanout.push(author_id, entry, self.cap, evict=[*evict, self.keys.post(doc["_id"])])
+        # The timeline is written through, not evicted: readers keep its cached list. The post's
+        # own key may hold "absent" (ids are predictable); the profile's posts_count changed.
+        self.fanout.push(author_id, entry, self.cap,
+                         evict=[self.keys.profile(author_id), self.keys.post(doc["_id"])])
         answer = post_representation(post_core_schema.dump(doc), author)
         if reservation is not None:
             self.effects.after_commit(lambda: self.repo.keep_answer(reservation["_id"], answer))
@@ -106,8 +111,8 @@ class PostService:
             raise not_found("Post")
         count, changed = result
         if not changed:  # already so: perhaps by an earlier attempt whose reply was lost
-            self.effects.verify([("post", post_id)], evict)
-            count = self.repo.likes_count(post_id)
+            if self.effects.verify([("post", post_id)], evict):
+                count = self.repo.likes_count(post_id)  # the recount corrected it
         else:
             self.writer.invalidate(keys=evict)
         if count is None:  # committed, but the count could not be read: recounted later

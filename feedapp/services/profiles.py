@@ -41,6 +41,14 @@ class ProfileService:
             raise not_found("User")
         return self.get(ObjectId(user_id))
 
+    def current(self, user_id):
+        """The public Profile of user_id as the store holds it now, read without filling the
+        caches (for a write that is about to evict it); 404 APIError when there is none."""
+        profile = self._load(user_id)
+        if profile is None:
+            raise not_found("User")
+        return profile
+
     def many(self, user_ids) -> dict:
         """Public profiles by id ({id: profile}); unknown ids are left out."""
         keys = {self.keys.profile(uid): uid for uid in dict.fromkeys(user_ids)}

@@ -101,13 +101,19 @@ def test_a_follow_whose_counters_failed_is_recounted_and_its_caches_evicted(clie
     assert client.get(f"/api/users/{b.id}").get_json()["followers_count"] == 1
 
 
-def test_a_post_that_could_not_reach_the_feeds_is_in_them_when_it_returns(client, make_user, flaky):
+def test_a_post_that_could_not_reach_the_feeds_is_in_them_when_it_returns(client, make_user, worker):
     author, reader = make_user(), make_user()
     client.post(f"/api/users/{author.id}/follow", headers=reader.headers)
     client.post("/api/posts", json={"content": "first"}, headers=author.headers)
     first_feed = client.get(f"/api/users/{reader.id}/feed").get_json()["items"]  # cached now
     assert len(first_feed) == 1
-    flaky.failing[("users", "find_one")] = 1  # the author's fan-out mode cannot be read
+    read_mode = worker.repo.fanout_state
+
+    def unreadable(user_id):  # the author's fan-out mode cannot be read, once
+        worker.repo.fanout_state = read_mode
+        raise ServerSelectionTimeoutError("test: the store went away")
+
+    worker.repo.fanout_state = unreadable
     created = client.post("/api/posts", json={"content": "second"}, headers=author.headers)
     assert created.status_code == 201
     post_id = created.get_json()["id"]

@@ -57,6 +57,24 @@ def test_new_post_heads_the_authors_timeline_at_once(client, alice):
     assert client.get(f"/api/users/{alice.id}/posts").get_json()["items"][0]["id"] == post["id"]
 
 
+def test_new_post_is_written_through_to_the_cached_timeline_not_rebuilt(client, alice, worker):
+    first = create_post(client, alice, "first")
+    client.get(f"/api/users/{alice.id}/posts")  # the timeline is cached from here on
+    rebuilt = worker.stats.counted()["l3.reads.timeline"]
+    second = create_post(client, alice, "second")
+    items = client.get(f"/api/users/{alice.id}/posts").get_json()["items"]
+    assert [p["id"] for p in items] == [second["id"], first["id"]]
+    assert worker.stats.counted()["l3.reads.timeline"] == rebuilt
+
+
+def test_new_post_does_not_fill_its_authors_profile_into_the_caches(client, alice, worker):
+    create_post(client, alice, "first")
+    loads = worker.stats.counted()["l3.reads.profile"]
+    create_post(client, alice, "second")  # its commit would evict the profile again at once
+    assert worker.stats.counted()["l3.reads.profile"] == loads
+    assert posts_count_of(client, alice) == 2
+
+
 @pytest.mark.parametrize(
     "body, field",
     [

@@ -104,7 +104,8 @@ def test_an_ack_that_did_not_arrive_is_never_success(redis_server, redis_client)
 
 
 def test_when_the_acks_cannot_be_read_the_writer_waits_out_the_lease(workers):
-    """A Redis Cluster that is down during a failover delivers PUBLISH but refuses BLPOP."""
+    """A Redis Cluster that is down during a failover delivers PUBLISH but refuses the
+    acknowledgements' reads (BLPOP)."""
     for worker in workers:
         worker.put("k", "old")
     writer = workers[0]
@@ -112,7 +113,7 @@ def test_when_the_acks_cannot_be_read_the_writer_waits_out_the_lease(workers):
     def refused(*args, **kwargs):
         raise redis_lib.ConnectionError("test: the acks' node refuses")
 
-    writer.client.blpop = refused
+    writer.publisher._next_acks = refused
     started = time.monotonic()
     assert writer.publisher.publish(["k"]) is False
     assert time.monotonic() - started >= LEASE * 0.95  # the lease, not an early return

@@ -8,7 +8,7 @@ writer knows exactly whose acknowledgement to wait for: every registered listene
 `SUBSCRIBE`, a monitoring tool) is not waited for.
 
 The wait ends when every one of them has acknowledged (RPUSH of its id to a per-message list,
-read with BLPOP) or one trust lease after PUBLISH returned, when any listener that has not
+read with BLPOP, and whatever else is in the list taken in the same round trip) or one trust lease after PUBLISH returned, when any listener that has not
 acknowledged has stopped trusting its L1 (see trust.py). So `publish` returning means
 "applied or untrusted everywhere", never "probably".
 
@@ -37,6 +37,13 @@ local now = redis.call('TIME')
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now[1] * 1000 + math.floor(now[2] / 1000))
 local receivers = redis.call('PUBLISH', ARGV[1], ARGV[2])
 return {receivers, redis.call('ZRANGE', KEYS[1], 0, -1)}
+"""
+
+# KEYS[1] acknowledgement list: every acknowledgement in it, taken (the list goes with them).
+TAKE_ACKS = """
+local acks = redis.call('LRANGE', KEYS[1], 0, -1)
+redis.call('DEL', KEYS[1])
+return acks
 """
 
 # KEYS[1] registry; ARGV[1] listener id, ARGV[2] ttl (ms).
@@ -82,6 +89,7 @@ class Publisher:
         self._seq = itertools.count(1)
         self._lock = threading.Lock()
         self._script = Script(PUBLISH_TO_REGISTERED)
+        self._take = Script(TAKE_ACKS)
 
     def publish(self, keys=(), prefixes=()) -> bool:
         """Tell every worker to evict; return once each registered listener acknowledged
@@ -120,12 +128,12 @@ class Publisher:
                     if expected is not None:
                         log.warning("invalidation %s: no acknowledgement from %s within the %.2f s lease; "
                                     "they stopped trusting their L1", ack_key, sorted(expected - acked), self._lease)
+                    self._delete(ack_key)
                     return False
                 # Short blocking waits: a BLPOP must answer well within the socket timeout; and
                 # never under 10 ms, which Redis would round down to 0, "block forever".
-                reply = self._redis.blpop([ack_key], timeout=max(0.01, min(remaining, ACK_POLL)))
-                if reply is not None:
-                    acked.add(reply[1].decode())
+                acked.update(self._next_acks(ack_key, max(0.01, min(remaining, ACK_POLL))))
+            # Every acknowledgement was taken, so the list is gone with the last of them.
             return True
         except REDIS_ERRORS:
             # The message went out but its acknowledgements cannot be read (e.g. a cluster in a
@@ -136,8 +144,13 @@ class Publisher:
             return False
         finally:
             self._stats.count("invalidations.acknowledged", len(acked))
-            if acked:
-                self._delete(ack_key)
+
+    def _next_acks(self, ack_key: str, timeout: float) -> list:
+        """Listener ids that acknowledged: waits up to `timeout` for the first, then takes
+        every other one already there in the same round trip (listeners answer together)."""
+        first, rest = Batch(self._redis).command("BLPOP", ack_key, timeout).script(self._take, [ack_key]).execute()
+        ids = ([first[1]] if first else []) + list(rest)
+        return [i.decode() if isinstance(i, bytes) else i for i in ids]
 
     def _delete(self, ack_key):
         try:

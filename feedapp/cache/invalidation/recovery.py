@@ -148,15 +148,16 @@ class Recovery:
     def cache_key(self, what, ident) -> str:
         return self.keys.profile(ident) if what == "user" else self.keys.post(ident)
 
-    def recount(self, what, ident) -> tuple:
-        """Set the counters of a user or post from their source: (settled, changed).
+    def recount(self, what, ident, names=None) -> tuple:
+        """Set the counters of a user or post (those in `names`, default all) from their
+        source: (settled, changed).
 
         A recount cannot be atomic with other writers' `$inc`s (no multi-document
         transactions): it sets them only if they still hold what it read (compare-and-set),
         and only a pass that changes nothing proves them right. A deleted post's likes go."""
         changed = False
         for _ in range(RECOUNT_PASSES):
-            stored, counted = self.repo.counters(what, ident)
+            stored, counted = self.repo.counters(what, ident, names)
             if stored is None:
                 if what == "post":
                     self.repo.delete_likes_of(ident)
@@ -168,13 +169,13 @@ class Recovery:
         return False, changed
 
     def verify(self, targets) -> list:
-        """Recount targets [(what, id)] now: a retried write found its truth already there,
-        so what followed it the first time may not have happened. Returns the cache keys of
-        those that changed; one that will not settle is left to `run`. Raises the store's
-        error."""
+        """Recount targets [(what, id)] or [(what, id, counter names)] now: a retried write
+        found its truth already there, so what followed it the first time may not have
+        happened (the counters it names are all it changes). Returns the cache keys of those
+        that changed; one that will not settle is left to `run`. Raises the store's error."""
         changed = []
-        for what, ident in targets:
-            settled, was_changed = self.recount(what, ident)
+        for what, ident, *names in targets:
+            settled, was_changed = self.recount(what, ident, *names)
             if was_changed:
                 changed.append(self.cache_key(what, ident))
             if not settled:

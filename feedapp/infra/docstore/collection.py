@@ -8,7 +8,7 @@ from pymongo.results import DeleteResult, InsertManyResult, InsertOneResult, Upd
 
 from . import indexing, plan
 from .database import CODEC, quote, translate_errors
-from .documents import apply_update, project, sort_documents, upsert_seed
+from .documents import apply_update, project, projector, sort_documents, upsert_seed
 from .matcher import matches
 
 
@@ -253,8 +253,9 @@ class Cursor:
 
     def __iter__(self):
         if self._results is None:
+            shape = projector(self._projection)  # checked before the query runs, as pymongo does
             found = translate_errors(self._collection._read)(self._query, self._sort, self._skip, self._limit)
-            self._results = iter([project(row[2], self._projection) for row in found])
+            self._results = iter([shape(row[2]) for row in found])
         return self._results
 
     def __next__(self):

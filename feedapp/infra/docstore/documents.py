@@ -22,16 +22,22 @@ def get_path(doc: dict, path: str):
 
 
 def project(doc: dict, projection):
-    """`doc` as pymongo returns it under `projection` (a dict of 0/1, or a list of fields).
+    """`doc` as pymongo returns it under `projection` (see `projector`)."""
+    return projector(projection)(doc)
+
+
+def projector(projection):
+    """A function giving a document as pymongo returns it under `projection` (a dict of 0/1,
+    or a list of fields), checked and compiled once for every document of a query.
 
     As MongoDB: dotted paths reach into embedded documents and into the documents of arrays;
     inclusion and exclusion do not mix (but for `_id`); operators are refused here."""
     if projection is None:
-        return doc
+        return _whole
     if not isinstance(projection, dict):
         projection = dict.fromkeys(projection, 1)
     if not projection:
-        return doc
+        return _whole
     for path, how in projection.items():
         if isinstance(how, dict) or not isinstance(how, (bool, int, float)) or any(
                 part.startswith("$") or not part for part in str(path).split(".")):
@@ -43,7 +49,13 @@ def project(doc: dict, projection):
         raise OperationFailure(f"Cannot do {'exclusion' if inclusion else 'inclusion'} in "
                                f"{'inclusion' if inclusion else 'exclusion'} projection: {projection}", 31254)
     tree = _path_tree([*fields, *(["_id"] if include_id == inclusion else [])])
-    return _include(doc, tree) if inclusion else _exclude(doc, tree)
+    if inclusion:
+        return lambda doc: _include(doc, tree)
+    return lambda doc: _exclude(doc, tree)
+
+
+def _whole(doc: dict) -> dict:
+    return doc
 
 
 _LEAF = object()
