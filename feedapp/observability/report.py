@@ -66,6 +66,7 @@ def l1_report(requests: dict, counters: dict, gauges: dict) -> dict:
         "fills_refused": counters.get("l1.fills_refused", 0),
         "refreshes": counters.get("l1.refreshes", 0),
         "stale_if_error": summed(counters, "l1.stale_if_error"),
+        "replayed": counters.get("answers.replayed", 0),  # of the hits, answered again without Flask
     }
 
 
