@@ -160,10 +160,10 @@ def test_a_replay_is_counted_and_logged_as_a_flask_answer_is(app, client, worker
     assert _without_latency(replay_counts) == _without_latency(flask_counts) != {}
     assert sum(v for k, v in replay_counts.items() if k.startswith("latency.")) == 1
     assert _histogram_count(route) == histogram + 1
-    assert client.get("/api/cache/stats").get_json()["tiers"]["l1"]["replayed"] == replays(worker) > 0
     line = json.loads(caplog.records[-1].getMessage())
     assert line["route"] == route and line["path"] == profile and line["status"] == 200
     assert line["tier"] == "L1" and line["family"] == "profile" and line["request_id"] == "req-42"
+    assert client.get("/api/cache/stats").get_json()["tiers"]["l1"]["replayed"] == replays(worker) > 0
 
 
 def test_a_replay_carries_its_own_request_id(client, worker, urls):
