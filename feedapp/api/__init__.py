@@ -72,7 +72,7 @@ def cacheable(body, held: bool = True):
         representation = current_app.extensions["representations"].of(body, encode)
     else:  # decoded or loaded for this request alone: nothing to share
         representation = Representation(body, encode(body))
-    replay.offer(sources(), representation.tag)
+    replay.offer(sources(), representation.tag, len(representation.body))
     response = current_app.response_class(representation.body, mimetype=current_app.json.mimetype)
     response.representation = representation  # compression.py takes its variants from here
     response.headers.add("Cache-Control", "no-cache")  # add: a new response has none to replace

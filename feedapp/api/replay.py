@@ -15,10 +15,15 @@ when sane), the L1 hit counter of each read, the request's tier counter, its lat
 and bucket, its log line. Requests whose answer could differ otherwise go through Flask: any
 method but GET, a request body, `Origin` (CORS), `If-Match`, a worker not started; answers made
 for an authenticated caller are never kept.
+
+Bounded per worker in entries and in bytes (the bodies, and the L1 values each answer holds on
+to, which outlive their eviction from L1 until the answer goes), least recently used out first;
+an answer found outdated is dropped at once.
 """
 import os
 import threading
 import time
+from collections import OrderedDict
 
 from flask import g, request
 from werkzeug.http import parse_etags
@@ -26,17 +31,21 @@ from werkzeug.http import parse_etags
 from ..http.compression import chosen_coding
 from ..observability.requestlog import record, request_id_for
 
-MAX_BYTES = 8 * 2**20  # per worker: bodies and compressed variants of the hot answers
+MAX_BYTES = 16 * 2**20  # per worker, the values an answer holds on to counted in (see _size)
+MAX_ANSWERS = 8192  # per worker: distinct paths and queries
+# A kept answer holds the L1 values it was made from, which outlive their eviction from L1
+# until the answer goes: counted as this many times its JSON body (decoded JSON takes ~2-4x).
+VALUES_PER_BODY_BYTE = 4
 _SOURCES = "feedapp.answer_sources"  # the environ item cacheable() leaves for the replay
 
 
-def offer(sources, tag: str):
+def offer(sources, tag: str, body_size: int):
     """Offer the answer being made for replay: it was made from L1 `sources` alone
-    (tracing.sources()) and its ETag is `tag`. Kept only when it turns out a 200 or 304, and
-    never when it was made for an authenticated caller."""
+    (tracing.sources()), its ETag is `tag` and its JSON body `body_size` bytes long. Kept only
+    when it turns out a 200 or 304, and never when it was made for an authenticated caller."""
     if sources and "claims" not in g:
         rule = request.url_rule.rule if request.url_rule else None
-        request.environ[_SOURCES] = (sources, tag, g.get("family"), rule, request.path)
+        request.environ[_SOURCES] = (sources, tag, g.get("family"), rule, request.path, body_size)
 
 
 class Variant:
@@ -55,11 +64,11 @@ class Kept:
 
     __slots__ = ("sources", "tag", "family", "route", "path", "tier_counter", "variants", "size")
 
-    def __init__(self, sources, tag, family, route, path):
+    def __init__(self, key, sources, tag, family, route, path, body_size):
         self.sources, self.tag, self.family, self.route, self.path = sources, tag, family, route, path
         self.tier_counter = f"requests.L1.{family}"
         self.variants = {}  # (coding or None, If-None-Match matched) -> Variant
-        self.size = 0
+        self.size = sum(map(len, key)) + VALUES_PER_BODY_BYTE * body_size
 
     def made_from(self, sources) -> bool:
         return len(sources) == len(self.sources) and all(
@@ -72,7 +81,7 @@ class AnswerReplay:
 
     def __init__(self, app, worker, max_bytes: int = MAX_BYTES):
         self.app, self.worker, self.max_bytes = app, worker, max_bytes
-        self._kept = {}  # (script, path, query) -> Kept; read without the lock, oldest first
+        self._kept = OrderedDict()  # (script, path, query) -> Kept; read without the lock, least recently used first
         self._bytes = 0
         self._lock = threading.Lock()
         self._pid = os.getpid()
@@ -92,12 +101,19 @@ class AnswerReplay:
         started = time.perf_counter()
         if environ["REQUEST_METHOD"] != "GET" or not _plain(environ):
             return None
-        kept = self._kept.get(_key(environ))
+        key = _key(environ)
+        kept = self._kept.get(key)
         if kept is None or not self.worker.started or os.getpid() != self._pid:
             return None
         variant = kept.variants.get(_variant_key(environ, kept.tag))
-        if variant is None or not self.worker.cache.still_holds(kept.sources):
+        if variant is None:
             return None
+        if not self.worker.cache.still_holds(kept.sources):
+            self._forget(key, kept)  # it would never be given again: let its values go
+            return None
+        with self._lock:
+            if self._kept.get(key) is kept:
+                self._kept.move_to_end(key)
         request_id = request_id_for(environ.get("HTTP_X_REQUEST_ID", ""))
         headers = variant.headers.copy()
         headers[variant.id_at] = ("X-Request-ID", request_id)
@@ -124,7 +140,7 @@ class AnswerReplay:
         offered = environ.get(_SOURCES)
         if offered is None or not answered or answered[-1][0][:3] not in ("200", "304"):
             return body
-        if environ["REQUEST_METHOD"] != "GET" or not _plain(environ):
+        if environ["REQUEST_METHOD"] != "GET" or not _plain(environ) or os.getpid() != self._pid:
             return body  # a HEAD's empty body, CORS headers: not what a plain GET is answered
         try:
             data = b"".join(body)
@@ -140,14 +156,21 @@ class AnswerReplay:
             kept = self._kept.get(key)
             if kept is None or not kept.made_from(sources):
                 self._drop(key)
-                kept = self._kept[key] = Kept(*offered)
+                kept = self._kept[key] = Kept(key, *offered)
+                self._bytes += kept.size
+            self._kept.move_to_end(key)
             old = kept.variants.get(variant_key)
             added = _size(variant) - (_size(old) if old else 0)
             kept.variants[variant_key] = variant
             kept.size += added
             self._bytes += added
-            while self._bytes > self.max_bytes and self._kept:
-                self._drop(next(iter(self._kept)))  # the oldest kept first
+            while (self._bytes > self.max_bytes or len(self._kept) > MAX_ANSWERS) and self._kept:
+                self._drop(next(iter(self._kept)))  # the least recently used first
+
+    def _forget(self, key, kept: Kept):
+        with self._lock:
+            if self._kept.get(key) is kept:
+                self._drop(key)
 
     def _drop(self, key):
         kept = self._kept.pop(key, None)

@@ -63,11 +63,12 @@ class TieredCache:
 
     def still_holds(self, sources) -> bool:
         """Whether L1 is trusted and still holds, under each key of sources [(key, value, _)],
-        that very value: then every read that returned them would return them again."""
+        that very value: then every read that returned them would return them again (a key
+        None only counts, see tracing.note_source)."""
         if not self.l1_trusted():
             return False
         get = self.local.get
-        return all(get(key) is value for key, value, _ in sources)
+        return all(key is None or get(key) is value for key, value, _ in sources)
 
     def composed(self, key: str, build):
         """build(), kept in L1 under key as one entry whose parts are the keys build() read
@@ -87,6 +88,8 @@ class TieredCache:
             value = build()
         if parts.keep and parts.keys and self.l1_trusted() and self.local.fill_composed(key, value, parts.keys, epoch):
             replace_sources(mark, key, value, "l1.hits.page")
+        else:  # composed again from its parts next time, its miss counted again
+            note_source(None, None, "l1.misses.page")
         return value
 
     def get_or_load(self, key: str, loader):

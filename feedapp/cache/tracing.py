@@ -37,9 +37,10 @@ def deepest_tier() -> str | None:
     return _deepest.get()
 
 
-def note_source(key: str, value, counter: str):
+def note_source(key: str | None, value, counter: str):
     """Record that a read of the current request took `value` from L1 under `key` (counted as
-    `counter`)."""
+    `counter`); key None: no value, a count that answering again counts again (a composed
+    page's miss)."""
     sources = _sources.get()
     if sources is not None:
         sources.append((key, value, counter))

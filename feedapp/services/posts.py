@@ -69,7 +69,7 @@ class PostService:
                 raise not_found("Post")  # and it has been deleted since
             self.effects.verify([("user", author_id, ("posts_count",))], evict)
         entry = listing.entry_of(doc["created_at"], doc["_id"])
-        # The timeline is written through, not evicted: readers keep its cached list. The post's
+        # The timeline is written through, not deleted: L2 keeps its list (every L1 drops it). The post's
         # own key may hold "absent" (ids are predictable); the profile's posts_count changed.
         self.fanout.push(author_id, entry, self.cap,
                          evict=[self.keys.profile(author_id), self.keys.post(doc["_id"])])

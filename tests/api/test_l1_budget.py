@@ -1,6 +1,7 @@
 """L1's byte budget seen through the API: a composed page too large to keep (over 1/64 of
 L1_MAX_BYTES) is not kept, yet it is answered in full from its cached parts."""
 import pytest
+from werkzeug.test import Client
 
 from .helpers import create_post
 
@@ -29,3 +30,30 @@ def test_a_page_too_large_for_l1_is_not_kept_but_served_from_its_cached_parts(cl
     small = client.get(f"/api/users/{owner.id}/{listing}?limit=5")
     assert client.get(f"/api/users/{owner.id}/{listing}?limit=5").get_json() == small.get_json()
     assert worker.stats.counted()["l1.hits.page"] == 1  # a small page is kept
+
+
+def test_a_replayed_page_too_large_to_keep_is_counted_as_flask_counts_it(client, worker, alice):
+    """Answered again without Flask (feedapp/api/replay.py) from its parts, it counts the page's
+    miss and its parts' hits, as composing it anew does."""
+    for n in range(100):
+        create_post(client, alice, f"post {n}: " + "words " * 30)
+    url = f"/api/users/{alice.id}/posts?limit=100"
+    assert worker.listener.wait_live(5)
+    for _ in range(3):
+        client.get(url)
+    flask_counts = _counted_by(worker, lambda: Client(client.application.wsgi_app.app).get(url))
+    replay_counts = _counted_by(worker, lambda: client.get(url))
+    assert replay_counts.pop("answers.replayed") == 1
+    assert flask_counts["l1.misses.page"] == 1
+    assert _without_latency(replay_counts) == _without_latency(flask_counts)
+
+
+def _counted_by(worker, action) -> dict:
+    before = worker.stats.counted()
+    action()
+    after = worker.stats.counted()
+    return {name: after[name] - before.get(name, 0) for name in after if after[name] != before.get(name, 0)}
+
+
+def _without_latency(counts: dict) -> dict:
+    return {k: v for k, v in counts.items() if not k.startswith("latency.")}

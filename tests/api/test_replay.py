@@ -202,3 +202,27 @@ def _histogram_count(route) -> float:
     return sum(sample.value for metric in REQUEST_SECONDS.collect() for sample in metric.samples
                if sample.name.endswith("_count") and sample.labels["route"] == route
                and sample.labels["tier"] == "L1")
+
+
+def test_an_answer_found_outdated_is_dropped_at_once(app, client, worker, urls, alice):
+    replay, profile = app.wsgi_app, urls[0]
+    warm(client, worker, profile)
+    kept = len(replay)
+    assert client.patch("/api/me", json={"bio": "changed"}, headers=alice.headers).status_code == 200
+    assert client.get(profile).get_json()["bio"] == "changed"  # through Flask: L1 no longer holds it
+    assert len(replay) == kept - 1  # and the answer went with it (kept again at the next L1 hit)
+
+
+def test_the_least_recently_replayed_answer_goes_first(app, client, worker, urls, bob):
+    replay, first, second, third = app.wsgi_app, urls[0], urls[1], f"/api/users/{bob.id}"
+    warm(client, worker, first)
+    warm(client, worker, second)
+    assert len(replay) == 2
+    replay.max_bytes = replay._bytes + 1  # room for these two answers, not for a third (bob's, smaller)
+    before = replays(worker)
+    client.get(first)  # replayed: now the most recently used
+    warm(client, worker, third)  # a third answer pushes one out: the second
+    assert len(replay) == 2
+    client.get(first)
+    client.get(second)
+    assert replays(worker) == before + 2 + 1  # the first both times (and the third), the second not

@@ -8,9 +8,10 @@ writer knows exactly whose acknowledgement to wait for: every registered listene
 `SUBSCRIBE`, a monitoring tool) is not waited for.
 
 The wait ends when every one of them has acknowledged (RPUSH of its id to a per-message list,
-read with BLPOP, and whatever else is in the list taken in the same round trip) or one trust lease after PUBLISH returned, when any listener that has not
-acknowledged has stopped trusting its L1 (see trust.py). So `publish` returning means
-"applied or untrusted everywhere", never "probably".
+read with BLPOP, and whatever else is in the list taken in the same round trip) or one trust
+lease after PUBLISH returned, when any listener that has not acknowledged has stopped trusting
+its L1 (see trust.py). So `publish` returning means "applied or untrusted everywhere", never
+"probably".
 
 Redis Cluster: the registry and the acknowledgement lists share the channel name's hash tag,
 so the script runs on the master that owns the channel's slot, where every listener
