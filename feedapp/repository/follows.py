@@ -28,6 +28,17 @@ class FollowQueries:
         return self._then_count(True, [(("user", follower_id), {"following_count": -1}),
                                        (("user", followee_id), {"followers_count": -1})])
 
+    def settle_follow(self, follower_id: ObjectId, followee_id: ObjectId):
+        """Mark a follow whose every effect (its counts, the evictions) is done: a repeat of it
+        has nothing to redo."""
+        self.db.follows.update_one({"follower_id": follower_id, "followee_id": followee_id},
+                                   {"$set": {"settled": True}})
+
+    def follow_settled(self, follower_id: ObjectId, followee_id: ObjectId) -> bool:
+        """Whether that follow exists and is settled (`settle_follow`)."""
+        found = self.db.follows.find_one({"follower_id": follower_id, "followee_id": followee_id}, {"settled": 1})
+        return found is not None and found.get("settled") is True
+
     def following_ids(self, user_id: ObjectId) -> list:
         cursor = self.db.follows.find({"follower_id": user_id}, {"followee_id": 1})
         return [doc["followee_id"] for doc in cursor]

@@ -49,6 +49,16 @@ class LikeQueries:
             doc = self.db.posts.find_one({"_id": post_id}, {"likes_count": 1})
         return None if doc is None else doc["likes_count"]
 
+    def settle_like(self, user_id: ObjectId, post_id: ObjectId):
+        """Mark a like whose every effect (its count, the evictions) is done: a repeat of it
+        has nothing to redo."""
+        self.db.likes.update_one({"user_id": user_id, "post_id": post_id}, {"$set": {"settled": True}})
+
+    def like_settled(self, user_id: ObjectId, post_id: ObjectId) -> bool:
+        """Whether that like exists and is settled (`settle_like`)."""
+        found = self.db.likes.find_one({"user_id": user_id, "post_id": post_id}, {"settled": 1})
+        return found is not None and found.get("settled") is True
+
     def has_liked(self, user_id: ObjectId, post_id: ObjectId) -> bool:
         return self.db.likes.find_one({"user_id": user_id, "post_id": post_id}) is not None
 

@@ -26,6 +26,8 @@ class FollowService:
         write = self.repo.follow if following else self.repo.unfollow
         changed = self.effects.commit(lambda: write(follower_id, followee_id), targets, touched)
         if not changed:  # already so: perhaps by an earlier attempt whose reply was lost
+            if following and self.repo.follow_settled(follower_id, followee_id):
+                return {"following": True}  # that attempt finished every effect
             # Only the two counters a follow changes can have been left behind by it.
             self.effects.verify([("user", follower_id, ("following_count",)),
                                  ("user", followee_id, ("followers_count",))], touched)
@@ -36,6 +38,7 @@ class FollowService:
                 self.fanout.settle_mode(followee_id)  # a newly popular author moves to pull
             except PyMongoError:
                 pass  # the follow stands; the author's next post settles the mode
+            self.effects.after_commit(lambda: self.repo.settle_follow(follower_id, followee_id))
         return {"following": following}
 
     def page(self, user_id, direction: str, limit: int, before: str | None) -> dict:

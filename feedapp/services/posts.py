@@ -111,10 +111,14 @@ class PostService:
             raise not_found("Post")
         count, changed = result
         if not changed:  # already so: perhaps by an earlier attempt whose reply was lost
-            if self.effects.verify([("post", post_id)], evict):
+            if liked and self.repo.like_settled(user_id, post_id):
+                pass  # that attempt finished every effect: a double tap, a retry of an answered request
+            elif self.effects.verify([("post", post_id)], evict):
                 count = self.repo.likes_count(post_id)  # the recount corrected it
         else:
             self.writer.invalidate(keys=evict)
+            if liked and count is not None:  # counted and evicted everywhere: nothing left to redo
+                self.effects.after_commit(lambda: self.repo.settle_like(user_id, post_id))
         if count is None:  # committed, but the count could not be read: recounted later
             count = max(0, before + (1 if liked else -1))
         return {"liked": liked, "likes_count": count}
