@@ -1,14 +1,14 @@
 """Cached answers given again without the framework: a lookup and a write of bytes.
 
-A cacheable GET whose reads were all L1 hits is a function of its path and query, of the L1
-values those reads returned, and of the two request headers such an answer depends on
-(Accept-Encoding picks its coding, If-None-Match makes it a 304). Flask's answer to one
-(status, headers, body) is kept with the values it was made from; a later request for the same
-path, query and variant gets those bytes again while L1 still holds every one of those values
-(`TieredCache.still_holds`: the check, and the trust, an L1 hit makes), without a request
-context, routing or hooks. Whatever evicts one of the values (a write anywhere, its TTL, L1's
-size bound, a lost invalidation stream) sends the next request through Flask, whose answer is
-kept in its place.
+A cacheable GET whose reads all returned values L1 holds (its hits, and what it loaded and
+filled into L1) is a function of its path and query, of those values, and of the two request
+headers such an answer depends on (Accept-Encoding picks its coding, If-None-Match makes it a
+304). Flask's answer to one (status, headers, body) is kept with the values it was made from; a
+later request for the same path, query and variant gets those bytes again while L1 still holds
+every one of those values (`TieredCache.still_holds`: the check, and the trust, an L1 hit
+makes), without a request context, routing or hooks. Whatever evicts one of the values (a write
+anywhere, its TTL, L1's size bound, a lost invalidation stream) sends the next request through
+Flask, whose answer is kept in its place.
 
 Each replay does what a Flask answer does per request: its own X-Request-ID (the client's
 when sane), the L1 hit counter of each read, the request's tier counter, its latency histogram
@@ -147,7 +147,10 @@ class AnswerReplay:
         finally:
             if hasattr(body, "close"):
                 body.close()
-        self._keep(_key(environ), _variant_key(environ, offered[1]), offered, Variant(*answered[-1], data))
+        status, headers = answered[-1]
+        # Given again, it is an L1 hit, whichever tier this answer's values were loaded from.
+        headers = [("X-Cache", "L1") if name == "X-Cache" else (name, value) for name, value in headers]
+        self._keep(_key(environ), _variant_key(environ, offered[1]), offered, Variant(status, headers, data))
         return [data]
 
     def _keep(self, key, variant_key, offered, variant: Variant):

@@ -112,8 +112,13 @@ class TieredCache:
         try:
             value, tier, size = self._single_flight(key, token if use_l1 else None,
                                                     lambda: self._below_l1(key, family, loader))
-            if use_l1:
-                self._fill_l1(key, token, value, size)
+            if not use_l1:
+                spoil_sources()  # nothing in L1 vouches for this value
+            elif self._fill_l1(key, token, value, size):
+                # L1 now holds this very value: the next read of key returns it from there.
+                note_source(key, ABSENT if value is None else value, _L1_HITS.get(family) or f"l1.hits.{family}")
+            else:
+                spoil_sources()
         except PyMongoError:
             stale = self.local.stale(key) if use_l1 else MISSING
             if stale is MISSING:
@@ -164,11 +169,13 @@ class TieredCache:
         value = self.l2.load_and_fill({key: None}, leases, lambda _: {None: loader()}, sizes)[key]
         return value, "L3", sizes.get(key)
 
-    def _fill_l1(self, key, token, value, size=None):
+    def _fill_l1(self, key, token, value, size=None) -> bool:
+        """Fill L1 with value (None: the store has none); whether L1 took it."""
         if self.local.fill(key, token, ABSENT if value is None else value, 0 if value is None else size):
             self.stats.count("l1.fills")
-        else:  # evicted since this worker began loading it (or too large to keep)
-            self.stats.count("l1.fills_refused")
+            return True
+        self.stats.count("l1.fills_refused")  # evicted since this worker began loading it (or too large)
+        return False
 
     def get_many_or_load(self, keys: dict, loader):
         """Values for several keys ({key: ident}); loader(idents) -> {ident: value}.
@@ -202,8 +209,12 @@ class TieredCache:
                     found.update(self.l2.load_and_fill(todo, leases, loader, sizes))
                 for key, value in found.items():
                     result[key] = value
-                    if key in tokens:
-                        self._fill_l1(key, tokens[key], value, sizes.get(key))
+                    if key in tokens and self._fill_l1(key, tokens[key], value, sizes.get(key)):
+                        note_source(key, ABSENT if value is None else value, f"l1.hits.{self.keys.family(key)}")
+                    else:
+                        spoil_sources()  # not held in L1: nothing vouches for it
+                if len(found) < len(missing):
+                    spoil_sources()
         finally:
             for key, token in tokens.items():
                 self.local.abandon(key, token)

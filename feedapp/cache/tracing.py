@@ -2,9 +2,10 @@
 
 - The deepest tier any read reached (`start_request_trace`, `note_tier`, `deepest_tier`): the
   API layer sends it as `X-Cache` and counts the request in that tier.
-- The L1 values the request's reads returned (`note_source`, `sources`): when every read was
-  an L1 hit, the answer is a function of those values alone, and may be given again while L1
-  still holds each of them (feedapp/api/replay.py, TieredCache.still_holds).
+- The L1 values the request's reads returned (`note_source`, `sources`): when L1 holds every
+  one of them (hits, and loads filled into L1), the answer is a function of those values
+  alone, and may be given again while L1 still holds each of them (feedapp/api/replay.py,
+  TieredCache.still_holds).
 - The parts of a composed page being built (`ComposedParts`): the cache keys read while it is
   composed, so L1 can evict the page with any of them (TieredCache.composed).
 """
@@ -66,10 +67,11 @@ def spoil_sources():
 
 
 def sources() -> tuple | None:
-    """The current request's L1 sources [(key, value, counter)], or None when its reads did
-    not all come from L1 values it still vouches for."""
+    """The current request's L1 sources [(key, value, counter)]: the values its reads returned,
+    each of which L1 holds (an L1 hit, or a value loaded and then filled into L1); None when a
+    read returned a value L1 does not hold, or when there was no read."""
     found = _sources.get()
-    return None if found is None or _deepest.get() != "L1" else tuple(found)
+    return tuple(found) if found else None
 
 
 class ComposedParts:
@@ -90,6 +92,7 @@ class ComposedParts:
     def spoil():
         """What is being built did not come from cached values alone (a page read straight
         from the store, a stale-if-error value): it must not be kept."""
+        spoil_sources()
         parts = composing.get()
         if parts is not None:
             parts.keep = False

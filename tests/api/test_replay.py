@@ -204,13 +204,14 @@ def _histogram_count(route) -> float:
                and sample.labels["tier"] == "L1")
 
 
-def test_an_answer_found_outdated_is_dropped_at_once(app, client, worker, urls, alice):
+def test_an_answer_found_outdated_is_dropped_at_once(app, client, worker, urls, alice, monkeypatch):
     replay, profile = app.wsgi_app, urls[0]
     warm(client, worker, profile)
     kept = len(replay)
     assert client.patch("/api/me", json={"bio": "changed"}, headers=alice.headers).status_code == 200
+    monkeypatch.setattr(worker.cache.local, "fill", lambda *args, **kwargs: False)  # nothing new is kept
     assert client.get(profile).get_json()["bio"] == "changed"  # through Flask: L1 no longer holds it
-    assert len(replay) == kept - 1  # and the answer went with it (kept again at the next L1 hit)
+    assert len(replay) == kept - 1  # and the outdated answer went
 
 
 def test_the_least_recently_replayed_answer_goes_first(app, client, worker, urls, bob):
@@ -221,8 +222,38 @@ def test_the_least_recently_replayed_answer_goes_first(app, client, worker, urls
     replay.max_bytes = replay._bytes + 1  # room for these two answers, not for a third (bob's, smaller)
     before = replays(worker)
     client.get(first)  # replayed: now the most recently used
+    assert replays(worker) == before + 1
     warm(client, worker, third)  # a third answer pushes one out: the second
     assert len(replay) == 2
+    before = replays(worker)
     client.get(first)
+    assert replays(worker) == before + 1
     client.get(second)
-    assert replays(worker) == before + 2 + 1  # the first both times (and the third), the second not
+    assert replays(worker) == before + 1  # the second went
+
+
+def test_an_answer_loaded_into_l1_is_replayed_from_the_next_request_on(app, client, worker, urls):
+    assert worker.listener.wait_live(5)
+    for url in urls:
+        client.get(url)
+    for url in urls:
+        worker.cache.local.clear()  # every value of this answer comes from L2 once more
+        loaded = client.get(url)
+        assert loaded.headers["X-Cache"] == "L2", url
+        before = replays(worker)
+        replayed = client.get(url)
+        assert replays(worker) == before + 1, url
+        assert replayed.headers["X-Cache"] == "L1"
+        assert comparable(replayed) == comparable(flask_answer(app, url, {})), url
+
+
+def test_an_answer_from_a_value_l1_did_not_take_is_not_kept(client, worker, urls, monkeypatch):
+    profile = urls[0]
+    assert worker.listener.wait_live(5)
+    client.get(profile)
+    worker.cache.local.clear()
+    monkeypatch.setattr(worker.cache.local, "fill", lambda *args, **kwargs: False)  # L1 refuses every fill
+    before = replays(worker)
+    for _ in range(3):
+        assert client.get(profile).headers["X-Cache"] == "L2"
+    assert replays(worker) == before
