@@ -147,3 +147,16 @@ def big_body(size=64 * 1024 + 1):
     text = json.dumps({"content": "x" * size})
     assert len(text) > 64 * 1024
     return text
+
+
+def counted_by(worker, action) -> dict:
+    """The changes action() made to this worker's counters ({name: change})."""
+    before = worker.stats.counted()
+    action()
+    after = worker.stats.counted()
+    return {name: after[name] - before.get(name, 0) for name in after if after[name] != before.get(name, 0)}
+
+
+def without_latency(counts: dict) -> dict:
+    """counts without the latency buckets (a replay and a Flask answer take different times)."""
+    return {k: v for k, v in counts.items() if not k.startswith("latency.")}

@@ -3,7 +3,7 @@ L1_MAX_BYTES) is not kept, yet it is answered in full from its cached parts."""
 import pytest
 from werkzeug.test import Client
 
-from .helpers import create_post
+from .helpers import counted_by, create_post, without_latency
 
 L1_MAX_BYTES = 1024 * 1024  # entries over 16 KiB are not kept
 
@@ -41,19 +41,8 @@ def test_a_replayed_page_too_large_to_keep_is_counted_as_flask_counts_it(client,
     assert worker.listener.wait_live(5)
     for _ in range(3):
         client.get(url)
-    flask_counts = _counted_by(worker, lambda: Client(client.application.wsgi_app.app).get(url))
-    replay_counts = _counted_by(worker, lambda: client.get(url))
+    flask_counts = counted_by(worker, lambda: Client(client.application.wsgi_app.app).get(url))
+    replay_counts = counted_by(worker, lambda: client.get(url))
     assert replay_counts.pop("answers.replayed") == 1
     assert flask_counts["l1.misses.page"] == 1
-    assert _without_latency(replay_counts) == _without_latency(flask_counts)
-
-
-def _counted_by(worker, action) -> dict:
-    before = worker.stats.counted()
-    action()
-    after = worker.stats.counted()
-    return {name: after[name] - before.get(name, 0) for name in after if after[name] != before.get(name, 0)}
-
-
-def _without_latency(counts: dict) -> dict:
-    return {k: v for k, v in counts.items() if not k.startswith("latency.")}
+    assert without_latency(replay_counts) == without_latency(flask_counts)

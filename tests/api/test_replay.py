@@ -10,7 +10,7 @@ from werkzeug.test import Client
 
 from feedapp.observability.metrics import REQUEST_SECONDS
 
-from .helpers import create_post
+from .helpers import counted_by, create_post, without_latency
 
 VARIANTS = ({}, {"Accept-Encoding": "br"}, {"Accept-Encoding": "gzip, deflate"}, {"Accept-Encoding": "identity"})
 
@@ -152,12 +152,12 @@ def test_an_answer_made_for_an_authenticated_caller_is_never_replayed(client, wo
 def test_a_replay_is_counted_and_logged_as_a_flask_answer_is(app, client, worker, urls, caplog):
     profile, route = urls[0], "/api/users/<user_id>"
     warm(client, worker, profile)
-    flask_counts = _counted_by(worker, lambda: flask_answer(app, profile, {}))
+    flask_counts = counted_by(worker, lambda: flask_answer(app, profile, {}))
     caplog.set_level(logging.INFO, logger="feedapp.access")
     histogram = _histogram_count(route)
-    replay_counts = _counted_by(worker, lambda: client.get(profile, headers={"X-Request-ID": "req-42"}))
+    replay_counts = counted_by(worker, lambda: client.get(profile, headers={"X-Request-ID": "req-42"}))
     assert replay_counts.pop("answers.replayed") == 1
-    assert _without_latency(replay_counts) == _without_latency(flask_counts) != {}
+    assert without_latency(replay_counts) == without_latency(flask_counts) != {}
     assert sum(v for k, v in replay_counts.items() if k.startswith("latency.")) == 1
     assert _histogram_count(route) == histogram + 1
     line = json.loads(caplog.records[-1].getMessage())
@@ -186,16 +186,6 @@ def test_kept_answers_stay_within_their_byte_budget(app, client, worker, urls):
     client.get(urls[0])
     assert replays(worker) == before + 1  # the newest is kept
 
-
-def _counted_by(worker, action) -> dict:
-    before = worker.stats.counted()
-    action()
-    after = worker.stats.counted()
-    return {name: after[name] - before.get(name, 0) for name in after if after[name] != before.get(name, 0)}
-
-
-def _without_latency(counts: dict) -> dict:
-    return {k: v for k, v in counts.items() if not k.startswith("latency.")}
 
 
 def _histogram_count(route) -> float:
