@@ -40,6 +40,11 @@ ABSENT = object()  # L1's marker for "the store has no such document"
 _L1_HITS = {family: f"l1.hits.{family}" for family in CACHE_FAMILIES}  # no f-string per hit
 
 
+def _hit_counter(family: str) -> str:
+    """The counter of an L1 hit of `family`."""
+    return _L1_HITS.get(family) or f"l1.hits.{family}"
+
+
 class TieredCache:
     def __init__(self, *, keys, stats, policy, trust, local=None, remote=None, lease_wait: float = 3.0):
         """policy(family) -> (codec, l1_ttl, l2_ttl, absent_ttl), see feedapp.cache.policy;
@@ -102,7 +107,7 @@ class TieredCache:
         if use_l1:
             value = self.local.get(key)
             if value is not MISSING:
-                counter = _L1_HITS.get(family) or f"l1.hits.{family}"
+                counter = _hit_counter(family)
                 self.stats.count(counter)
                 note_tier("L1")
                 note_source(key, value, counter)
@@ -116,7 +121,7 @@ class TieredCache:
                 spoil_sources()  # nothing in L1 vouches for this value
             elif self._fill_l1(key, token, value, size):
                 # L1 now holds this very value: the next read of key returns it from there.
-                note_source(key, ABSENT if value is None else value, _L1_HITS.get(family) or f"l1.hits.{family}")
+                note_source(key, ABSENT if value is None else value, _hit_counter(family))
             else:
                 spoil_sources()
         except PyMongoError:
@@ -194,7 +199,7 @@ class TieredCache:
                     self.stats.count(f"l1.misses.{self.keys.family(key)}")
                     tokens[key] = self.local.begin(key)
             else:
-                counter = f"l1.hits.{self.keys.family(key)}"
+                counter = _hit_counter(self.keys.family(key))
                 self.stats.count(counter)
                 note_source(key, value, counter)
                 result[key] = None if value is ABSENT else value
@@ -210,7 +215,7 @@ class TieredCache:
                 for key, value in found.items():
                     result[key] = value
                     if key in tokens and self._fill_l1(key, tokens[key], value, sizes.get(key)):
-                        note_source(key, ABSENT if value is None else value, f"l1.hits.{self.keys.family(key)}")
+                        note_source(key, ABSENT if value is None else value, _hit_counter(self.keys.family(key)))
                     else:
                         spoil_sources()  # not held in L1: nothing vouches for it
                 if len(found) < len(missing):
