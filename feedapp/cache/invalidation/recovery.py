@@ -19,6 +19,7 @@ down: docs/design.md, rule 9; a write cannot commit meanwhile).
 import logging
 import queue
 import threading
+import time
 
 import pymongo
 from pymongo.errors import PyMongoError
@@ -31,6 +32,9 @@ from .tasks import Recount, task_of
 log = logging.getLogger(__name__)
 
 RECOUNT_PASSES = 5  # a recount is verified by a pass that finds nothing to change
+# A write between its insert and its $inc looks, for that moment, like a miscount: a recount
+# corrects only a difference it reads again this much later.
+IN_FLIGHT_SECONDS = 0.05
 OUTBOX_BATCH = 100
 UNREADABLE = object()  # what a store call that failed or did not answer in time gives
 
@@ -153,8 +157,10 @@ class Recovery:
         source: (settled, changed).
 
         A recount cannot be atomic with other writers' `$inc`s (no multi-document
-        transactions): it sets them only if they still hold what it read (compare-and-set),
-        and only a pass that changes nothing proves them right. A deleted post's likes go."""
+        transactions): it sets them only if they still hold what it read (compare-and-set), only
+        a difference that lasts IN_FLIGHT_SECONDS is corrected (not a write between its insert
+        and its `$inc`), and only a pass that changes nothing proves them right. A deleted
+        post's likes go."""
         changed = False
         for _ in range(RECOUNT_PASSES):
             stored, counted = self.repo.counters(what, ident, names)
@@ -164,6 +170,9 @@ class Recovery:
                 return True, changed
             if stored == counted:
                 return True, changed
+            time.sleep(IN_FLIGHT_SECONDS)
+            if self.repo.counters(what, ident, names) != (stored, counted):
+                continue  # it moved: a write was in flight
             self.repo.set_counters_if(what, ident, stored, counted)
             changed = True
         return False, changed
