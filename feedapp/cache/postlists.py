@@ -2,6 +2,8 @@
 post-list entries (see feedapp.listing). A list is complete ("C") when it holds the whole
 listing, partial ("P") when it holds only its newest part.
 """
+import heapq
+import itertools
 from dataclasses import dataclass
 
 from ..listing import ENTRY_WIDTH, entry_of
@@ -46,20 +48,33 @@ class PostListCodec:
                         authors=frozenset(a for a in authors.split(",") if a) if has_authors else None)
 
 
-def merge(lists) -> tuple:
-    """Merge post lists into one newest-first tuple of distinct entries, and its floor.
+def newest(lists, before_entry: str | None = None) -> tuple:
+    """(entries, floor): the distinct entries of `lists` strictly older than before_entry,
+    newest first, as a lazy iterator that stops at the floor; and that floor.
 
     Entries older than the floor may be missing: a partial list says nothing about what lies
-    beyond its last entry. The floor is None when every list is complete.
+    beyond its last entry. The floor is None when every list is complete. Lazy because a page
+    takes its first `limit` entries of a merge of up to hundreds of lists of LIST_CAP entries:
+    sorting them all would cost a feed page more than everything else it does.
     """
     lists = list(lists)
-    if len(lists) == 1:
-        only = lists[0]
-        return only.entries, (None if only.complete or not only.entries else only.entries[-1])
-    entries = sorted({e for pl in lists for e in pl.entries}, reverse=True)
     # A partial list is never empty: it is the first `cap` entries of a longer listing.
     tails = [pl.entries[-1] for pl in lists if not pl.complete]
-    return tuple(entries), (max(tails) if tails else None)
+    floor = max(tails) if tails else None
+    parts = [pl.entries[after(pl.entries, before_entry):] for pl in lists]
+    merged = parts[0] if len(parts) == 1 else _distinct(heapq.merge(*parts, reverse=True))
+    if floor is None:
+        return iter(merged), None
+    return itertools.takewhile(floor.__le__, merged), floor
+
+
+def _distinct(entries):
+    """Drops repeats from a sorted iterable (the same post pushed to a feed and in a timeline)."""
+    previous = None
+    for entry in entries:
+        if entry != previous:
+            yield entry
+            previous = entry
 
 
 def after(entries: tuple, before_entry: str | None) -> int:

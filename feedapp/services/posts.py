@@ -14,6 +14,7 @@ What is cached, and how writes keep it exact:
   deletes bump the generation (one key) instead of hunting for the pages that hold the post.
 """
 import hashlib
+import itertools
 
 from bson import ObjectId
 
@@ -176,19 +177,20 @@ class PostService:
 
     def _page(self, lists, limit, position, from_store, family, authors=None) -> dict:
         """A page cut from cached post lists; authors: show only their posts (a feed's)."""
-        entries, floor = postlists.merge(lists)
-        i = postlists.after(entries, listing.entry_of_cursor(position) if position else None)
-        items, last = [], None
-        while len(items) < limit and i < len(entries) and (floor is None or entries[i] >= floor):
-            chunk = [e for e in entries[i:i + limit - len(items)] if floor is None or e >= floor]
+        entries, floor = postlists.newest(lists, listing.entry_of_cursor(position) if position else None)
+        items, last, exhausted = [], None, False
+        while len(items) < limit and not exhausted:
+            chunk = list(itertools.islice(entries, limit - len(items)))
+            exhausted = len(chunk) < limit - len(items)  # no entry left above the floor
             cores = self._cores([listing.post_id_of(e) for e in chunk])
             for e in chunk:
                 core = cores[listing.post_id_of(e)]
                 if core is not None and (authors is None or core["author_id"] in authors):
                     items.append(core)
                     last = e
-            i += len(chunk)
-        exhausted = i >= len(entries) and floor is None
+        if not exhausted:
+            exhausted = next(entries, None) is None  # the page ended with the last entry
+        exhausted = exhausted and floor is None
         if len(items) < limit and not exhausted:
             return self._page_from_store(from_store, limit, family)
         more = not exhausted

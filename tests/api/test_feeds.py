@@ -209,6 +209,21 @@ def test_user_feed_pagination_visits_every_post_once(client, alice, bob, worker)
     assert walk_pages(client, f"/api/users/{alice.id}/feed", limit=2) == newest_first(worker, posted)
 
 
+@pytest.mark.parametrize("cached", [False, True], ids=["first read", "from the cached lists"])
+def test_a_page_that_ends_with_the_last_post_has_no_next_cursor(client, alice, bob, carol, worker, cached):
+    follow(client, alice, bob)
+    follow(client, alice, carol)
+    insert_posts(worker, bob, [SAME_TIME - timedelta(seconds=i) for i in range(3)])
+    insert_posts(worker, carol, [SAME_TIME - timedelta(seconds=i, milliseconds=500) for i in range(3)])
+    for url in (f"/api/users/{alice.id}/feed?limit=6", f"/api/users/{bob.id}/posts?limit=3"):
+        if cached:
+            client.get(url)
+        body = client.get(url).get_json()
+        assert len(body["items"]) == int(url.rsplit("=", 1)[1]) and body["next_cursor"] is None, url
+        page = client.get(url.replace("=6", "=5").replace("=3", "=2")).get_json()
+        assert page["next_cursor"], url
+
+
 def test_my_feed_is_the_callers_feed(client, alice, bob):
     follow(client, bob, alice)
     create_post(client, alice)

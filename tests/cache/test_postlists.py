@@ -2,7 +2,7 @@ from datetime import datetime
 
 from bson import ObjectId
 
-from feedapp.cache.postlists import PostList, PostListCodec, after, merge
+from feedapp.cache.postlists import PostList, PostListCodec, after, newest
 from feedapp.listing import cursor_of, entry_of
 
 
@@ -30,13 +30,22 @@ def test_codec_round_trip():
     assert PostListCodec.decode(PostListCodec.encode(empty)) == empty
 
 
-def test_merge_dedupes_and_reports_the_floor_of_partial_lists():
+def test_newest_merges_distinct_entries_down_to_the_floor_of_partial_lists():
     a = PostList((entry(9, 1), entry(5, 1), entry(3, 1)), complete=False)
     b = PostList((entry(8, 2), entry(5, 1), entry(1, 2)), complete=True)
-    merged, floor = merge([a, b])
-    assert merged == (entry(9, 1), entry(8, 2), entry(5, 1), entry(3, 1), entry(1, 2))
+    merged, floor = newest([a, b])
     assert floor == entry(3, 1)
-    assert merge([b])[1] is None
+    assert tuple(merged) == (entry(9, 1), entry(8, 2), entry(5, 1), entry(3, 1))  # not entry(1, 2): below the floor
+    merged, floor = newest([b])
+    assert floor is None and tuple(merged) == b.entries
+
+
+def test_newest_starts_strictly_after_the_given_entry():
+    a = PostList((entry(9, 1), entry(5, 1), entry(3, 1)), complete=True)
+    b = PostList((entry(8, 2), entry(5, 1), entry(1, 2)), complete=True)
+    assert tuple(newest([a, b], entry(8, 2))[0]) == (entry(5, 1), entry(3, 1), entry(1, 2))
+    assert tuple(newest([a, b], entry(1, 2))[0]) == ()
+    assert tuple(newest([a], entry(9, 1))[0]) == (entry(5, 1), entry(3, 1))
 
 
 def test_after_finds_the_first_older_entry():
