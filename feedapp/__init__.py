@@ -52,7 +52,7 @@ def create_app(config: Config | None = None, *, worker=None) -> Flask:
     else:
         app.after_request(_worker_header)
     cors.init_app(app, config.cors_origins, config.cors_max_age)
-    app.wsgi_app = AnswerReplay(app.wsgi_app, worker)  # L1-made answers again, without Flask
+    app.wsgi_app = AnswerReplay(app.wsgi_app, worker, config.l1_max_bytes)  # L1-made answers again, without Flask
     if config.trusted_proxies:
         # Behind N proxies, the client address is the Nth from the right of X-Forwarded-For.
         n = config.trusted_proxies

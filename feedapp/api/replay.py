@@ -16,9 +16,9 @@ and bucket, its log line. Requests whose answer could differ otherwise go throug
 method but GET, a request body, `Origin` (CORS), `If-Match`, a worker not started; answers made
 for an authenticated caller are never kept.
 
-Bounded per worker in entries and in bytes (the bodies, and the L1 values each answer holds on
-to, which outlive their eviction from L1 until the answer goes), least recently used out first;
-an answer found outdated is dropped at once.
+Bounded per worker in entries and in bytes, L1_MAX_BYTES (the bodies, and the L1 values each
+answer holds on to, which outlive their eviction from L1 until the answer goes), least recently
+used out first; an answer found outdated is dropped at once.
 """
 import os
 import threading
@@ -31,8 +31,7 @@ from werkzeug.http import parse_etags
 from ..http.compression import chosen_coding
 from ..observability.requestlog import record, request_id_for
 
-MAX_BYTES = 16 * 2**20  # per worker, the values an answer holds on to counted in (see _size)
-MAX_ANSWERS = 8192  # per worker: distinct paths and queries
+MAX_ANSWERS = 32768  # per worker: distinct paths and queries
 # A kept answer holds the L1 values it was made from, which outlive their eviction from L1
 # until the answer goes: counted as this many times its JSON body (decoded JSON takes ~2-4x).
 VALUES_PER_BODY_BYTE = 4
@@ -79,7 +78,9 @@ class Kept:
 class AnswerReplay:
     """WSGI middleware around the Flask app of `worker`: see the module docstring."""
 
-    def __init__(self, app, worker, max_bytes: int = MAX_BYTES):
+    def __init__(self, app, worker, max_bytes: int):
+        """max_bytes: the budget of the kept answers, the values they hold on to counted in
+        (see Kept.size); feedapp gives them L1_MAX_BYTES, L1's own budget, again."""
         self.app, self.worker, self.max_bytes = app, worker, max_bytes
         self._kept = OrderedDict()  # (script, path, query) -> Kept; read without the lock, least recently used first
         self._bytes = 0
