@@ -17,7 +17,7 @@ import hashlib
 import json
 import re
 
-CACHE_FAMILIES = ("profile", "username", "post", "timeline", "feed", "explore", "meta", "page")
+CACHE_FAMILIES = ("profile", "author", "username", "post", "timeline", "feed", "explore", "meta", "page")
 _SAFE_PART = re.compile(r"[A-Za-z0-9_-]{1,64}")
 # What an operator may type: families, ids, usernames, hashed parts, braces of the hash tag.
 _CLIENT_KEY = re.compile(r"[A-Za-z0-9_:{}~-]{1,300}")
@@ -39,6 +39,12 @@ class Keys:
     # --- cache entries -------------------------------------------------------------------
     def profile(self, user_id) -> str:
         return f"{self.cache_root}profile:{{{_part(user_id)}}}"
+
+    def author(self, user_id) -> str:
+        """What a post shows of its author (username, display name): apart from the profile,
+        whose counters every post, follow and unfollow changes, so that pages of posts are not
+        evicted by them."""
+        return f"{self.cache_root}author:{{{_part(user_id)}}}"
 
     def username(self, username: str) -> str:
         """Case-insensitive: every spelling of one username names one key."""

@@ -48,6 +48,7 @@ def make_policy(config) -> Policy:
     explore_l1 = min(5.0, config.explore_ttl / 4)
     families = {
         "profile": FamilyPolicy(JsonCodec, 60, 600),
+        "author": FamilyPolicy(JsonCodec, 60, 600),
         "username": FamilyPolicy(JsonCodec, 300, 3600),
         "post": FamilyPolicy(JsonCodec, 60, 600),
         "timeline": FamilyPolicy(PostListCodec, 60, 600),

@@ -1,8 +1,11 @@
 """Posts, likes, timelines, home feeds and the explore listing.
 
 What is cached, and how writes keep it exact:
-- `post:{id}` holds a post without its author's names (those come from `profile:{id}`, so a
+- `post:{id}` holds a post without its author's names (those come from `author:{id}`, so a
   profile edit never touches posts). Likes and deletes invalidate that one key.
+- `author:{id}` holds what a post shows of its author (username, display name), apart from
+  `profile:{id}`: every post, follow and unfollow changes a profile's counters, and pages of
+  posts that depended on the whole profile were evicted by each of them, in every worker.
 - `timeline:{user}` and `feed:{user}` hold the newest LIST_CAP entries of a listing (see
   feedapp.listing and cache.postlists). A new post is written through to its author's
   timeline and, for push-mode authors, to every follower's feed (see services.fanout);
@@ -131,7 +134,7 @@ class PostService:
         position = listing.decode_post_cursor(before) if before else None
 
         def build():
-            self.profiles.get(user_id)  # 404 for an unknown user
+            self.profiles.author(user_id)  # 404 for an unknown user
             head = self._timeline_list(user_id)
             return self._page([head], limit, position, lambda: self.repo.timeline(user_id, limit + 1, position),
                               "timeline")
@@ -143,7 +146,7 @@ class PostService:
         position = listing.decode_post_cursor(before) if before else None
 
         def build():
-            self.profiles.get(user_id)
+            self.profiles.author(user_id)  # 404 for an unknown user
             head = self.cache.get_or_load(self.keys.feed(user_id), lambda: self._load_feed(user_id))
             lists = [head] + [self._timeline_list(ObjectId(a)) for a in head.pull]
             return self._page(lists, limit, position, lambda: self.repo.feed(user_id, limit + 1, position), "feed",
@@ -250,7 +253,7 @@ class PostService:
         return {"ids": [str(doc["_id"]) for doc in docs], "total": total}
 
     def _compose(self, cores: list) -> list:
-        authors = self.profiles.many(ObjectId(core["author_id"]) for core in cores)
+        authors = self.profiles.authors(ObjectId(core["author_id"]) for core in cores)
         return [post_representation(core, authors.get(ObjectId(core["author_id"]))) for core in cores]
 
 

@@ -5,6 +5,8 @@ from ..errors import conflict, not_found
 from ..repository import DuplicateError
 from ..schemas import USERNAME, private_profile_schema, profile_schema
 
+AUTHOR_FIELDS = frozenset({"username", "display_name"})  # what a Post shows of its author (schemas.post_representation)
+
 
 class ProfileService:
     def __init__(self, repo, cache, writer, keys, effects):
@@ -22,7 +24,8 @@ class ProfileService:
             raise conflict(f"That {err.field} is already taken", {err.field: ["already taken"]}) from None
         # Both lookups may have been cached as absent: the name, and the id (ObjectIds are
         # predictable, so anyone may have asked for this one before it existed).
-        self.writer.invalidate(keys=[self.keys.username(username), self.keys.profile(doc["_id"])])
+        self.writer.invalidate(keys=[self.keys.username(username), self.keys.profile(doc["_id"]),
+                                     self.keys.author(doc["_id"])])
         return private_profile_schema.dump(doc)
 
     def get(self, user_id):
@@ -49,10 +52,20 @@ class ProfileService:
             raise not_found("User")
         return profile
 
-    def many(self, user_ids) -> dict:
-        """Public profiles by id ({id: profile}); unknown ids are left out."""
-        keys = {self.keys.profile(uid): uid for uid in dict.fromkeys(user_ids)}
-        found = self.cache.get_many_or_load(keys, self._load_many)
+    def author(self, user_id) -> dict:
+        """What posts show of user_id; 404 APIError when there is no such user. A page of
+        user_id's listing checks that it exists with it: a counter change then leaves the
+        page alone."""
+        found = self.authors([user_id])
+        if not found:
+            raise not_found("User")
+        return found[user_id]
+
+    def authors(self, user_ids) -> dict:
+        """What posts show of their authors ({id: {"username", "display_name"}}); unknown ids
+        are left out. Cached apart from profiles: a counter change leaves it alone."""
+        keys = {self.keys.author(uid): uid for uid in dict.fromkeys(user_ids)}
+        found = self.cache.get_many_or_load(keys, self._load_authors)
         return {uid: found[key] for key, uid in keys.items() if found[key] is not None}
 
     def private(self, user_id):
@@ -69,12 +82,14 @@ class ProfileService:
 
     def update(self, user_id, changes: dict):
         """Apply profile changes; once this returns, no worker serves the old profile."""
-        profile_key = [self.keys.profile(user_id)]
-        doc = self.effects.commit(lambda: self.repo.update_profile(user_id, changes), [], profile_key)
+        keys = [self.keys.profile(user_id)]
+        if AUTHOR_FIELDS & changes.keys():
+            keys.append(self.keys.author(user_id))
+        doc = self.effects.commit(lambda: self.repo.update_profile(user_id, changes), [], keys)
         if doc is None:
             raise not_found("User")
         if changes:
-            self.writer.invalidate(keys=profile_key)
+            self.writer.invalidate(keys=keys)
         return private_profile_schema.dump(doc)
 
     def _load(self, user_id):
@@ -87,3 +102,10 @@ class ProfileService:
 
     def _load_many(self, user_ids):
         return {uid: profile_schema.dump(doc) for uid, doc in self.repo.get_users(user_ids).items()}
+
+    def _load_authors(self, user_ids):
+        return {uid: _author(profile) for uid, profile in self._load_many(user_ids).items()}
+
+
+def _author(profile: dict) -> dict:
+    return {field: profile.get(field) for field in AUTHOR_FIELDS}

@@ -53,6 +53,22 @@ def test_an_author_rename_shows_in_a_cached_page_at_once(client, cached, alice, 
 
 
 @pytest.mark.parametrize("listing", LISTINGS)
+def test_an_authors_counters_and_bio_change_no_cached_page_of_their_posts(client, worker, cached, alice, carol,
+                                                                          listing):
+    url = cached(listing)
+    page = read(client, url).get_json()
+    assert client.post(f"/api/users/{alice.id}/follow", headers=carol.headers).status_code == 200
+    assert client.post(f"/api/users/{carol.id}/follow", headers=alice.headers).status_code == 200
+    assert client.patch("/api/me", json={"bio": "new bio"}, headers=alice.headers).status_code == 200
+    profile = read(client, f"/api/users/{alice.id}").get_json()  # the profile itself is fresh
+    assert (profile["followers_count"], profile["following_count"], profile["bio"]) == (2, 1, "new bio")
+    before = page_hits(worker)
+    response = read(client, url)
+    assert response.get_json() == page and response.headers["X-Cache"] == "L1"
+    assert page_hits(worker) == before + 1  # the page kept in L1 was not evicted by them
+
+
+@pytest.mark.parametrize("listing", LISTINGS)
 def test_a_like_shows_in_a_cached_page_at_once(client, cached, bob, bob_follows_alice, listing):
     url = cached(listing)
     assert client.post(f"/api/posts/{bob_follows_alice['id']}/like", headers=bob.headers).status_code == 200
