@@ -15,8 +15,9 @@ class RefreshAhead:
 
     def run(self) -> int:
         """Fetch the expiring entries again, one MGET per `batch` keys, and store them as new
-        fills. No TTL is extended (each value comes fresh from L2) and an invalidation during
-        the fetch wins (docs/design.md, rule 4). Keys L2 no longer holds are left to expire.
+        fills (a value equal to the one held is stored as the object held). No TTL is extended
+        but by a fresh read of L2, and an invalidation during the fetch wins (docs/design.md,
+        rule 4). Keys L2 no longer holds are left to expire.
         Returns how many were stored."""
         cache = self.cache
         if cache.remote is None or not cache.l1_trusted():
@@ -42,8 +43,14 @@ class RefreshAhead:
                 return 0
             for key, raw in zip(keys, raws):
                 value = cache.l2.decode(key, raw)
-                if value is not MISSING and local.fill_refreshed(key, tokens[key], ABSENT if value is None else value,
-                                                                 len(raw)):
+                if value is MISSING:
+                    continue
+                value = ABSENT if value is None else value
+                held = local.get(key)
+                if held == value:
+                    # The very object stays: an answer made from it (api/replay.py) stays valid.
+                    value = held
+                if local.fill_refreshed(key, tokens[key], value, len(raw)):
                     stored += 1
         except L2Unavailable:
             pass  # the entries expire as usual; readers take the normal path

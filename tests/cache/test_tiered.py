@@ -8,6 +8,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import orjson
 import pytest
 import redis as redis_lib
 
@@ -401,6 +402,23 @@ def test_refresh_ahead_keeps_a_read_key_in_l1_past_its_ttl(clocked_pair):
     now[0] += 30  # past the first fill's TTL, within the refreshed one
     assert read(a, store) == ({"name": "v1"}, "L1")
     assert store.reads == 1 and a.stats.counted()["l1.refreshes"] == 1
+
+
+def test_a_refresh_that_finds_the_same_value_keeps_the_very_object(clocked_pair, redis_client):
+    """What was made from it (a kept answer: TieredCache.still_holds) stays valid; a value
+    that differs replaces it."""
+    now, (a, _) = clocked_pair
+    store = Store({"name": "v1"})
+    _due(now, a, store)
+    held = a.local.get(KEY)
+    assert a.tiers.refresh_ahead.run() == 1
+    now[0] += 30  # past the first fill's TTL
+    assert read(a, store) == ({"name": "v1"}, "L1") and a.local.get(KEY) is held
+    now[0] += 26  # 4 s left of the refreshed entry
+    assert read(a, store)[1] == "L1"
+    redis_client.set(KEY, orjson.dumps({"name": "v2"}), keepttl=True)  # as a lost invalidation would leave it
+    assert a.tiers.refresh_ahead.run() == 1
+    assert a.local.get(KEY) == {"name": "v2"}
 
 
 def test_refresh_ahead_leaves_unread_keys_to_expire(clocked_pair):
