@@ -5,7 +5,7 @@ from ..errors import conflict, not_found
 from ..repository import DuplicateError
 from ..schemas import USERNAME, private_profile_schema, profile_schema
 
-AUTHOR_FIELDS = frozenset({"username", "display_name"})  # what a Post shows of its author (schemas.post_representation)
+AUTHOR_FIELDS = ("username", "display_name")  # what a Post shows of its author (schemas.post_representation)
 
 
 class ProfileService:
@@ -83,7 +83,7 @@ class ProfileService:
     def update(self, user_id, changes: dict):
         """Apply profile changes; once this returns, no worker serves the old profile."""
         keys = [self.keys.profile(user_id)]
-        if AUTHOR_FIELDS & changes.keys():
+        if any(field in changes for field in AUTHOR_FIELDS):
             keys.append(self.keys.author(user_id))
         doc = self.effects.commit(lambda: self.repo.update_profile(user_id, changes), [], keys)
         if doc is None:
@@ -100,11 +100,8 @@ class ProfileService:
         doc = self.repo.get_user_by_username(username)
         return None if doc is None else str(doc["_id"])
 
-    def _load_many(self, user_ids):
-        return {uid: profile_schema.dump(doc) for uid, doc in self.repo.get_users(user_ids).items()}
-
     def _load_authors(self, user_ids):
-        return {uid: _author(profile) for uid, profile in self._load_many(user_ids).items()}
+        return {uid: _author(profile_schema.dump(doc)) for uid, doc in self.repo.get_users(user_ids).items()}
 
 
 def _author(profile: dict) -> dict:
