@@ -126,6 +126,10 @@ class LeasedL2:
             self.stats.count("l2.lease_wait_timeouts", len(waiting))
         return found, taken
 
+    def encode(self, key, value) -> bytes:
+        """What L2 stores for value under key (None: "absent")."""
+        return ABSENT_BYTES if value is None else self.policy(self.keys.family(key))[0].encode(value)
+
     def decode(self, key, raw):
         """The value stored in L2, None for "absent", MISSING for nothing (or unreadable)."""
         if raw is None:

@@ -44,6 +44,7 @@ DEFAULT_MAX_BYTES = 32 * 1024 * 1024
 # is rebuilt from parts that stay cached; it also leaves room for at least 64 of the largest.
 MAX_ENTRY_SHARE = 64
 READS_NOTED = 4096  # the most recent hits kept for the LRU order between two stores
+PRUNE_FLOOR = 4096  # entries of the bookkeeping dicts below which they are not pruned (small L1s: less)
 
 
 def json_size(key, value) -> int:
@@ -72,6 +73,12 @@ class LocalCache:
         self._reads = collections.deque(maxlen=READS_NOTED)  # hits the LRU order has not seen yet
         self._pending = {}
         self._dependents = {}  # key -> composed keys built from it
+        # Sizes past which _expires and _dependents drop what L1 no longer holds: twice what
+        # was left the last time (at least a floor), so that pruning costs O(1) per store and
+        # both stay within about twice what L1 holds, however large L1_MAXSIZE is.
+        self._expires_floor = min(PRUNE_FLOOR, 2 * maxsize)
+        self._dependents_floor = min(PRUNE_FLOOR, 4 * maxsize)
+        self._prune_expires_at, self._prune_dependents_at = self._expires_floor, self._dependents_floor
         self._evictions = 0  # evict/clear calls so far: the epoch of fill_composed
         self._lock = threading.Lock()
         self.maxsize = maxsize
@@ -98,6 +105,12 @@ class LocalCache:
         if key in self._expires:  # a refresh-ahead candidate
             self._read.add(key)
         return entry[0]
+
+    def peek(self, key):
+        """The cached value, or MISSING, without counting as a read (no LRU or refresh-ahead
+        effect)."""
+        entry = self._live.get(key)
+        return MISSING if entry is None or not self._timer() < entry[1] else entry[0]
 
     def begin(self, key) -> object:
         """Start a fill of key; returns the token `fill` needs.
@@ -151,8 +164,9 @@ class LocalCache:
         ttl = self._ttl_for(key)
         if self._refresh_window and ttl >= 4 * self._refresh_window:
             self._expires[key] = self._timer() + ttl
-            if len(self._expires) > 2 * self.maxsize:
+            if len(self._expires) > self._prune_expires_at:
                 self._forget_gone_candidates()
+                self._prune_expires_at = max(self._expires_floor, 2 * len(self._expires))
         self._read.discard(key)  # due again only after a read of this value
         return True
 
@@ -261,8 +275,9 @@ class LocalCache:
                 return False
             for part in parts:
                 self._dependents.setdefault(part, set()).add(key)
-            if len(self._dependents) > 4 * self.maxsize:
+            if len(self._dependents) > self._prune_dependents_at:
                 self._forget_gone_dependents()
+                self._prune_dependents_at = max(self._dependents_floor, 2 * len(self._dependents))
             return True
 
     def _forget_gone_dependents(self):

@@ -15,7 +15,7 @@ class RefreshAhead:
 
     def run(self) -> int:
         """Fetch the expiring entries again, one MGET per `batch` keys, and store them as new
-        fills (a value equal to the one held is stored as the object held). No TTL is extended
+        fills (a value L2 holds the same bytes of is stored as the object held). No TTL is extended
         but by a fresh read of L2, and an invalidation during the fetch wins (docs/design.md,
         rule 4). Keys L2 no longer holds are left to expire.
         Returns how many were stored."""
@@ -46,9 +46,10 @@ class RefreshAhead:
                 if value is MISSING:
                     continue
                 value = ABSENT if value is None else value
-                held = local.get(key)
-                if held == value:
-                    # The very object stays: an answer made from it (api/replay.py) stays valid.
+                held = local.peek(key)
+                if held is not MISSING and raw == cache.l2.encode(key, None if held is ABSENT else held):
+                    # The same bytes: the very object stays, and an answer made from it
+                    # (api/replay.py) stays valid.
                     value = held
                 if local.fill_refreshed(key, tokens[key], value, len(raw)):
                     stored += 1

@@ -189,7 +189,7 @@ def _token_settings(env) -> dict:
 def _cache_settings(env) -> dict:
     return dict(
         explore_ttl=integer(env, "EXPLORE_TTL", 120, minimum=1),
-        l1_maxsize=integer(env, "L1_MAXSIZE", 100_000, minimum=1),
+        l1_maxsize=integer(env, "L1_MAXSIZE", 50_000, minimum=1),
         l1_max_bytes=size_bytes(env, "L1_MAX_BYTES", 32 * 1024 ** 2, minimum=1024 ** 2),
         l1_refresh_window=_refresh_window(env, "L1_REFRESH_WINDOW", 5),
         cache_mode=choice(env, "CACHE_MODE", "tiered", ("tiered", "l2", "none")),

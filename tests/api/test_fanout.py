@@ -4,6 +4,8 @@ import pytest
 
 from feedapp import create_app
 
+from .helpers import walk_pages
+
 
 @pytest.fixture
 def app(config, redis_client):
@@ -69,6 +71,23 @@ def test_a_feed_merges_pull_authors_with_pushed_posts_in_order(client, make_user
         ids.insert(0, post(client, star if i % 2 else friend, f"p{i}"))
     feed_ids(client, reader)
     assert feed_ids(client, reader) == (ids, "L1")
+
+
+@pytest.mark.parametrize("limit", [1, 3, 4])
+def test_pages_of_a_feed_merging_pull_authors_visit_every_post_once_in_order(client, make_user, limit):
+    """Lists longer than LIST_CAP (10): pages cut from the merge down to its floor, then from the
+    store, each cursor an entry of the merge."""
+    stars, friend, reader = [make_user(), make_user()], make_user(), make_user()
+    for star in stars:
+        for fan in [make_user() for _ in range(3)]:
+            follow(client, fan, star)  # FANOUT_LIMIT=3: pull
+        follow(client, reader, star)
+    follow(client, reader, friend)
+    ids = []
+    for i in range(24):
+        ids.insert(0, post(client, (stars[0], friend, stars[1])[i % 3], f"p{i}"))
+    for _ in range(2):  # from the store and cached lists, then from what the first walk cached
+        assert walk_pages(client, "/api/feed", limit, headers=reader.headers) == ids
 
 
 def test_a_post_pushed_to_a_feed_rebuilt_after_an_unfollow_is_taken_back(client, make_user, worker):

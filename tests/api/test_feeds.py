@@ -209,7 +209,7 @@ def test_user_feed_pagination_visits_every_post_once(client, alice, bob, worker)
     assert walk_pages(client, f"/api/users/{alice.id}/feed", limit=2) == newest_first(worker, posted)
 
 
-@pytest.mark.parametrize("cached", [False, True], ids=["first read", "from the cached lists"])
+@pytest.mark.parametrize("cached", [False, True], ids=["read once", "read twice"])
 def test_a_page_that_ends_with_the_last_post_has_no_next_cursor(client, alice, bob, carol, worker, cached):
     follow(client, alice, bob)
     follow(client, alice, carol)

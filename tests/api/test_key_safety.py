@@ -12,7 +12,7 @@ HOSTILE = [
 ]
 # Every key the app may write: cache entries and leases, auth state, stats, acks.
 KEY_SHAPE = re.compile(
-    r"feedapp:v1:(cache:(profile|username|post|timeline|feed|explore|meta):\{[A-Za-z0-9_~:-]{1,80}\}(:lease)?"
+    r"feedapp:v1:(cache:(profile|author|username|post|timeline|feed|explore|meta):\{[A-Za-z0-9_~:-]{1,80}\}(:lease)?"
     r"|auth:(sessions|revoked|login:(account|address)|register:address):\{?[A-Za-z0-9_~-]{1,64}\}?"
     r"|auth:session:\{[A-Za-z0-9_~-]{1,64}\}:[A-Za-z0-9_~-]{1,64}"
     r"|stats(:.*)?|ack:.*|invalidate.*)"

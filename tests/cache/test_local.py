@@ -253,6 +253,16 @@ def test_the_dependency_index_stays_bounded():
     assert len(cache._dependents) <= 4 * 10 + 2
 
 
+def test_the_dependency_index_stays_near_what_l1_holds_when_bytes_bound_it():
+    """L1_MAXSIZE far above what the byte budget lets L1 hold: the index follows the budget."""
+    cache = LocalCache(1_000_000, lambda key: 10, timer=FakeClock(), max_bytes=2**20)
+    for i in range(20_000):
+        put(cache, f"part:{i}", "x" * 1000)
+        compose(cache, f"page:{i}", "y" * 1000, [f"part:{i}", f"other:{i}"])
+    assert len(cache) < 1100  # ~1 MiB of ~1 kB entries
+    assert len(cache._dependents) <= 4096
+
+
 # --- refresh-ahead candidates ---------------------------------------------------------------
 
 def make_refreshing(clock, ttl=60, window=5):

@@ -43,7 +43,7 @@ def test_warm_up_loads_each_key_from_the_store_once(warmed):
     profile = stats(warmed)["families"]["profile"]
     redis = redis_lib.Redis(unix_socket_path=str(warmed.data_dir / "redis" / "redis.sock"))
     cached_profiles = sum(1 for _ in redis.scan_iter("feedapp:v1:cache:profile:*"))
-    # Four workers warmed the same users (and their feeds' authors): one of them loaded each
+    # Four workers warmed the same users: one of them loaded each
     # profile from the store into L2, the three others took it from L2.
     assert profile["l3.reads"] == cached_profiles
     assert profile["l2.hits"] >= 3 * WARM_USERS

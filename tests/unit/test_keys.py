@@ -16,7 +16,7 @@ HOSTILE = [
 # What a key built from input may look like: the family, then one hash tag of safe characters.
 SAFE_TAG = r"\{[A-Za-z0-9_~-]{1,64}\}"
 BUILDERS = {
-    "profile": keys.profile, "username": keys.username, "post": keys.post,
+    "profile": keys.profile, "author": keys.author, "username": keys.username, "post": keys.post,
     "timeline": keys.timeline, "feed": keys.feed, "meta": keys.meta,
 }
 settings.register_profile("keys", max_examples=300, derandomize=True, database=None)
