@@ -10,6 +10,7 @@ import pytest
 import redis as redis_lib
 
 from feedapp.cache.invalidation import Listener, Publisher, Registry, Trust
+from feedapp.cache.invalidation.publisher import ACKNOWLEDGE, pending_keys
 from feedapp.cache.keys import Keys
 from feedapp.cache.local import MISSING, LocalCache
 from feedapp.infra.embedded_redis import EmbeddedRedis
@@ -68,6 +69,40 @@ def test_publish_returns_after_every_other_worker_evicted(workers):
     assert workers[0].stats.pending()["invalidations.acknowledged"] == 2  # the two others
 
 
+def test_a_write_waits_with_one_blpop_and_each_listener_acknowledges_with_one_command(workers, redis_client):
+    """The listener that acknowledges last wakes the writer: the wait is one BLPOP however many
+    listeners answer, and nothing of the message is left in Redis afterwards."""
+    for worker in workers:
+        worker.put("k", "old")
+    redis_client.config_resetstat()
+    assert workers[0].publisher.publish(["k"]) is True
+    calls = {name: stat["calls"] for name, stat in redis_client.info("commandstats").items()}
+    assert calls.get("cmdstat_blpop") == 1
+    assert calls.get("cmdstat_evalsha") == 3  # the publish, and one acknowledgement per other listener
+    assert all(worker.local.get("k") is MISSING for worker in workers[1:])
+    assert redis_client.keys(f"{ACKS}*") == []
+
+
+def test_an_acknowledgement_counts_only_for_the_listener_that_sent_it(workers, redis_client):
+    """Another listener's acknowledgement, sent twice, is not the missing one's."""
+    late = workers[2]
+    late.listener.stop()
+    late.listener.join(3)  # still registered (its entry outlives it by up to 10 s), never acknowledges
+    redis_client.zadd(KEYS.listeners, {"w2": time.time() * 1000 + 10_000})
+    acknowledge = redis_client.register_script(ACKNOWLEDGE)
+    original = workers[1].listener._ack
+
+    def twice(origin, seq):
+        original(origin, seq)
+        acknowledge(keys=pending_keys(ACKS, origin, seq), args=["w1", 10_000])
+
+    workers[1].listener._ack = twice
+    started = time.monotonic()
+    assert workers[0].publisher.publish(["k"]) is False
+    assert time.monotonic() - started >= LEASE * 0.95
+    assert workers[0].stats.pending()["invalidations.acknowledged"] == 1  # w1 only
+
+
 def test_a_stray_subscriber_costs_a_write_nothing(workers, redis_server):
     stray = redis_lib.Redis.from_url(redis_server.url).pubsub()
     stray.subscribe(CHANNEL)  # e.g. an operator's redis-cli SUBSCRIBE: it never acknowledges
@@ -113,7 +148,7 @@ def test_when_the_acks_cannot_be_read_the_writer_waits_out_the_lease(workers):
     def refused(*args, **kwargs):
         raise redis_lib.ConnectionError("test: the acks' node refuses")
 
-    writer.publisher._next_acks = refused
+    writer.publisher._wait_done = refused
     started = time.monotonic()
     assert writer.publisher.publish(["k"]) is False
     assert time.monotonic() - started >= LEASE * 0.95  # the lease, not an early return

@@ -25,11 +25,11 @@ from redis.backoff import EqualJitterBackoff
 
 from ...infra.redis_access import REDIS_ERRORS
 from ..breaker import describe
+from .publisher import ACKNOWLEDGE, PENDING_TTL_MS, pending_keys
 
 log = logging.getLogger(__name__)
 
 REGISTER_EVERY = 1.0  # seconds between renewals of the registration (its TTL is 10 s)
-ACK_TTL = 10  # seconds an acknowledgement list lives if its writer never reads it
 
 
 class Listener(threading.Thread):
@@ -47,6 +47,7 @@ class Listener(threading.Thread):
         self._trust = trust
         self._stats = stats
         self._ack_client = ack_client
+        self._acknowledge = ack_client.register_script(ACKNOWLEDGE)
         # Pings well within the lease keep the trust continuous on a healthy connection.
         self._ping_interval = ping_interval or trust.lease / 4
         self._silence_timeout = silence_timeout or trust.lease / 2
@@ -186,7 +187,7 @@ class Listener(threading.Thread):
             log.warning("invalidation gap from %s (got %s): clearing L1", origin, seq)
             self._stats.count("invalidations.gaps")
             self._local.clear()
-        self._ack(f"{self._ack_prefix}{origin}:{seq}")
+        self._ack(origin, seq)
 
     def _gap(self, origin, seq) -> bool:
         last = self._last_seq.pop(origin, None)
@@ -195,11 +196,9 @@ class Listener(threading.Thread):
             self._last_seq.popitem(last=False)
         return last is not None and seq != last + 1
 
-    def _ack(self, ack_key):
+    def _ack(self, origin, seq):
+        """One script: the writer waits for the listener that acknowledges last (publisher.py)."""
         try:
-            with self._ack_client.pipeline(transaction=False) as pipe:
-                pipe.rpush(ack_key, self.origin)
-                pipe.expire(ack_key, ACK_TTL)
-                pipe.execute()
+            self._acknowledge(keys=pending_keys(self._ack_prefix, origin, seq), args=[self.origin, PENDING_TTL_MS])
         except REDIS_ERRORS as err:  # applied all the same; its writer waits out the lease
-            log.warning("could not acknowledge %s: %r", ack_key, err)
+            log.warning("could not acknowledge invalidation %s:%s: %r", origin, seq, err)

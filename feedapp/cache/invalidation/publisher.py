@@ -7,11 +7,13 @@ writer knows exactly whose acknowledgement to wait for: every registered listene
 (the writer evicted its own L1 already). A subscriber that is not a listener (an operator's
 `SUBSCRIBE`, a monitoring tool) is not waited for.
 
-The wait ends when every one of them has acknowledged (RPUSH of its id to a per-message list,
-read with BLPOP, and whatever else is in the list taken in the same round trip) or one trust
-lease after PUBLISH returned, when any listener that has not acknowledged has stopped trusting
-its L1 (see trust.py). So `publish` returning means "applied or untrusted everywhere", never
-"probably".
+The same script records those ids in a per-message set. Each listener acknowledges with one
+script that removes its own id from the set; the one that empties it pushes to the message's
+"done" list, so the writer's wait is a single BLPOP however many listeners there are, and an
+acknowledgement only counts for the listener that sent it. The wait ends when the set is
+empty or one trust lease after PUBLISH returned, when any listener that has not acknowledged
+has stopped trusting its L1 (see trust.py). So `publish` returning means "applied or
+untrusted everywhere", never "probably".
 
 Redis Cluster: the registry and the acknowledgement lists share the channel name's hash tag,
 so the script runs on the master that owns the channel's slot, where every listener
@@ -32,20 +34,41 @@ log = logging.getLogger(__name__)
 
 ACK_POLL = 0.25  # seconds, at most, that one BLPOP of the acknowledgements blocks
 
-# KEYS[1] registry; ARGV[1] channel, ARGV[2] message. {receivers, [registered listener ids]}.
+PENDING_TTL_MS = 10_000  # a message's pending set and done list, should their writer never read them
+
+# KEYS[1] registry, KEYS[2] the message's pending set; ARGV[1] channel, ARGV[2] message,
+# ARGV[3] the writer's listener id, ARGV[4] the set's ttl (ms). The listeners to wait for
+# (every registered one but the writer's) go into the set before the message goes out.
+# Returns {receivers, [registered listener ids]}.
 PUBLISH_TO_REGISTERED = """
 local now = redis.call('TIME')
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now[1] * 1000 + math.floor(now[2] / 1000))
+local registered = redis.call('ZRANGE', KEYS[1], 0, -1)
+for _, id in ipairs(registered) do
+  if id ~= ARGV[3] then redis.call('SADD', KEYS[2], id) end
+end
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
 local receivers = redis.call('PUBLISH', ARGV[1], ARGV[2])
-return {receivers, redis.call('ZRANGE', KEYS[1], 0, -1)}
+return {receivers, registered}
 """
 
-# KEYS[1] acknowledgement list: every acknowledgement in it, taken (the list goes with them).
-TAKE_ACKS = """
-local acks = redis.call('LRANGE', KEYS[1], 0, -1)
-redis.call('DEL', KEYS[1])
-return acks
+# KEYS[1] the message's pending set, KEYS[2] its done list; ARGV[1] listener id, ARGV[2] ttl
+# (ms). The listener that empties the set wakes the writer; one not in it (registered after
+# the message, or acknowledging after the writer gave up) changes nothing.
+ACKNOWLEDGE = """
+if redis.call('SREM', KEYS[1], ARGV[1]) == 1 and redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('RPUSH', KEYS[2], ARGV[1])
+  redis.call('PEXPIRE', KEYS[2], ARGV[2])
+end
+return 1
 """
+
+
+def pending_keys(ack_prefix: str, origin: str, seq: int) -> tuple:
+    """(pending set, done list) of one message; both in the channel's hash slot."""
+    pending = f"{ack_prefix}{origin}:{seq}"
+    return pending, f"{pending}:done"
+
 
 # KEYS[1] registry; ARGV[1] listener id, ARGV[2] ttl (ms).
 REGISTER = """
@@ -90,7 +113,6 @@ class Publisher:
         self._seq = itertools.count(1)
         self._lock = threading.Lock()
         self._script = Script(PUBLISH_TO_REGISTERED)
-        self._take = Script(TAKE_ACKS)
 
     def publish(self, keys=(), prefixes=()) -> bool:
         """Tell every worker to evict; return once each registered listener acknowledged
@@ -101,15 +123,17 @@ class Publisher:
         # Sequence and PUBLISH under one lock, so each origin's messages reach Redis in order.
         with self._lock:
             seq = body["seq"] = next(self._seq)
-            expected = self._send(orjson.dumps(body))
+            pending, done = pending_keys(self._ack_prefix, self.origin, seq)
+            expected = self._send(pending, orjson.dumps(body))
         deadline = self._clock() + self._lease
         self._stats.count("invalidations.published")
-        return self._await_acks(f"{self._ack_prefix}{self.origin}:{seq}", expected, deadline)
+        return self._await_acks(pending, done, expected, deadline)
 
-    def _send(self, message: bytes):
+    def _send(self, pending: str, message: bytes):
         """PUBLISH; the ids of the listeners to wait for, or None when they are unknown."""
         try:
-            batch = Batch(self._redis).script(self._script, [self._registry.key], [self._channel, message])
+            batch = Batch(self._redis).script(self._script, [self._registry.key, pending],
+                                              [self._channel, message, self.origin, PENDING_TTL_MS])
             _, registered = batch.execute()[0]
         except REDIS_ERRORS:
             if not is_cluster(self._redis):
@@ -119,22 +143,24 @@ class Publisher:
             return None
         return {r.decode() if isinstance(r, bytes) else r for r in registered} - {self.origin}
 
-    def _await_acks(self, ack_key: str, expected, deadline: float) -> bool:
-        acked = set()
+    def _await_acks(self, pending: str, done: str, expected, deadline: float) -> bool:
+        acked = 0
         try:
-            while expected is None or not expected <= acked:
+            while expected is None or expected:
                 remaining = deadline - self._clock()
                 if remaining <= 0:
                     self._stats.count("invalidations.lease_waits")
                     if expected is not None:
+                        missing = self._missing(pending, done, expected)
+                        acked = len(expected - missing)
                         log.warning("invalidation %s: no acknowledgement from %s within the %.2f s lease; "
-                                    "they stopped trusting their L1", ack_key, sorted(expected - acked), self._lease)
-                    self._delete(ack_key)
+                                    "they stopped trusting their L1", pending, sorted(missing), self._lease)
                     return False
                 # Short blocking waits: a BLPOP must answer well within the socket timeout; and
                 # never under 10 ms, which Redis would round down to 0, "block forever".
-                acked.update(self._next_acks(ack_key, max(0.01, min(remaining, ACK_POLL))))
-            # Every acknowledgement was taken, so the list is gone with the last of them.
+                if self._wait_done(done, max(0.01, min(remaining, ACK_POLL))) and expected is not None:
+                    acked = len(expected)
+                    return True  # the done list went with its only entry, the set with its last id
             return True
         except REDIS_ERRORS:
             # The message went out but its acknowledgements cannot be read (e.g. a cluster in a
@@ -144,17 +170,17 @@ class Publisher:
             time.sleep(max(0.0, deadline - self._clock()))
             return False
         finally:
-            self._stats.count("invalidations.acknowledged", len(acked))
+            self._stats.count("invalidations.acknowledged", acked)
 
-    def _next_acks(self, ack_key: str, timeout: float) -> list:
-        """Listener ids that acknowledged: waits up to `timeout` for the first, then takes
-        every other one already there in the same round trip (listeners answer together)."""
-        first, rest = Batch(self._redis).command("BLPOP", ack_key, timeout).script(self._take, [ack_key]).execute()
-        ids = ([first[1]] if first else []) + list(rest)
-        return [i.decode() if isinstance(i, bytes) else i for i in ids]
+    def _wait_done(self, done: str, timeout: float) -> bool:
+        """Whether the last expected listener acknowledged, waiting up to `timeout` for it."""
+        return self._redis.blpop([done], timeout) is not None
 
-    def _delete(self, ack_key):
+    def _missing(self, pending: str, done: str, expected: set) -> set:
+        """The listeners that did not acknowledge (all of `expected` when Redis cannot say);
+        the message's keys go with the answer."""
         try:
-            self._redis.delete(ack_key)
+            missing = Batch(self._redis).command("SMEMBERS", pending).command("DEL", pending, done).execute()[0]
         except REDIS_ERRORS:
-            pass  # it expires (the listeners set a TTL on it)
+            return set(expected)  # both keys expire (PENDING_TTL_MS)
+        return {m.decode() if isinstance(m, bytes) else m for m in missing}
