@@ -28,6 +28,7 @@
 - `timer` is injectable so tests can move time.
 """
 import collections
+import heapq
 import sys
 import threading
 import time
@@ -66,6 +67,8 @@ class LocalCache:
         self._sizeof = sizeof
         self._expires = {}  # key -> when its value expires, for entries that may be refreshed
         self._read = set()  # keys read since their fill (refresh candidates)
+        self._by_expiry = []  # heap of (expires, key) per refreshable store, superseded ones included
+        self._window = []  # (expires, key) taken off the heap: expiring within the refresh window
         self._refreshing = {}  # key -> token of a refresh in flight (apart from readers' fills)
         self._stash = Stash(max_bytes)
         self._cache = StashingTLRU(maxsize, max_bytes, self._expiry, timer, self._stash)
@@ -163,10 +166,11 @@ class LocalCache:
         self._stash.pop(key, None)
         ttl = self._ttl_for(key)
         if self._refresh_window and ttl >= 4 * self._refresh_window:
-            self._expires[key] = self._timer() + ttl
-            if len(self._expires) > self._prune_expires_at:
+            expires = self._expires[key] = self._timer() + ttl
+            heapq.heappush(self._by_expiry, (expires, key))
+            if len(self._by_expiry) > self._prune_expires_at:
                 self._forget_gone_candidates()
-                self._prune_expires_at = max(self._expires_floor, 2 * len(self._expires))
+                self._prune_expires_at = max(self._expires_floor, 2 * len(self._by_expiry))
         self._read.discard(key)  # due again only after a read of this value
         return True
 
@@ -194,27 +198,35 @@ class LocalCache:
 
     def expiring(self) -> list:
         """The keys worth fetching again now: stored by a fill or a refresh, read since, expiring
-        within the refresh window. Each is named once; only a new read makes it due again."""
-        due, still_read = [], set()
+        within the refresh window. Each is named once; only a new read makes it due again.
+        Costs what expires within the window, not what L1 holds."""
+        due = []
         with self._lock:
             now = self._timer()
-            for key in self._read.copy():  # get() adds to it without the lock
-                expires = self._expires.get(key)
-                if expires is None:
-                    continue  # composed, short-lived or evicted: never refreshed
-                if key not in self._cache:  # expired or pushed out meanwhile
+            while self._by_expiry and self._by_expiry[0][0] - now <= self._refresh_window:
+                self._window.append(heapq.heappop(self._by_expiry))
+            window = []
+            for expires, key in self._window:
+                if self._expires.get(key) != expires or expires <= now:
+                    continue  # stored again since (its newer expiry stands for it), evicted, or expired
+                if key not in self._cache:  # pushed out meanwhile
                     del self._expires[key]
-                elif expires - now <= self._refresh_window:
+                    self._read.discard(key)
+                    continue
+                window.append((expires, key))
+                if key in self._read:  # get() adds to it without the lock: set operations are atomic
+                    self._read.discard(key)
                     due.append(key)
-                else:
-                    still_read.add(key)
-            self._read = still_read
+            self._window = window
         return sorted(due)
 
     def _forget_gone_candidates(self):
         # Entries also leave by expiry and LRU without telling us: keep what is still cached.
         self._expires = {k: e for k, e in self._expires.items() if k in self._cache}
         self._read &= self._expires.keys()
+        self._by_expiry = [(e, k) for k, e in self._expires.items()]
+        heapq.heapify(self._by_expiry)
+        self._window = []  # back on the heap
 
     def stale(self, key):
         """The value key had when it expired (MISSING if none): for stale-if-error only."""
@@ -301,6 +313,8 @@ class LocalCache:
             self._dependents.clear()
             self._expires.clear()
             self._read.clear()
+            self._by_expiry.clear()
+            self._window.clear()
 
     def __len__(self):
         with self._lock:

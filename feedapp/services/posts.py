@@ -51,9 +51,9 @@ class PostService:
         With an idempotency key, a repetition of the request (same key, same content) answers
         what the first answered, and there is one post and one fan-out whatever failed in
         between; the same key with other content is 422."""
-        # Before the commit: composing must not fail after it. From the store, not through the
-        # caches: this post changes the profile's posts_count, so a fill would be evicted at once.
-        author = self.profiles.current(author_id)
+        # Before the commit: composing must not fail after it. The author card (names only) is
+        # all a post shows, and a post does not change it, so L1 usually has it.
+        author = self.profiles.author(author_id)
         post_id, reservation = None, None
         if idempotency_key is not None:
             reservation = self.repo.reserve_post(author_id, idempotency_key, _digest(content))

@@ -44,14 +44,6 @@ class ProfileService:
             raise not_found("User")
         return self.get(ObjectId(user_id))
 
-    def current(self, user_id):
-        """The public Profile of user_id as the store holds it now, read without filling the
-        caches (for a write that is about to evict it); 404 APIError when there is none."""
-        profile = self._load(user_id)
-        if profile is None:
-            raise not_found("User")
-        return profile
-
     def author(self, user_id) -> dict:
         """What posts show of user_id; 404 APIError when there is no such user. A page of
         user_id's listing checks that it exists with it: a counter change then leaves the
