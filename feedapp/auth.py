@@ -15,6 +15,7 @@ sessions) and ends the oldest beyond the limit, in one Lua script, so concurrent
 never leave more, and an ended session's access and refresh tokens stop working everywhere at
 once. The index forgets sessions that ended otherwise (logout, expiry) at the next login.
 """
+import functools
 import secrets
 import time
 from dataclasses import dataclass
@@ -25,6 +26,10 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from .errors import unauthorized
 
 ALGORITHM = "HS256"
+# Access tokens whose signature and claims this worker has checked, kept so that a client's
+# next request with the same token skips the HMAC and the JSON decoding (a quarter of what
+# authenticating costs); the session and revocation checks still run on every request.
+VERIFIED_TOKENS = 4096
 # A real hash of a random password: checked when the user is unknown, so that a wrong
 # username costs as much time as a wrong password.
 _DUMMY_HASH = generate_password_hash(secrets.token_urlsafe(16))
@@ -100,6 +105,7 @@ class TokenService:
         self.access_ttl = access_ttl
         self.refresh_ttl = refresh_ttl
         self.max_sessions = max_sessions
+        self._verified_access = functools.lru_cache(maxsize=VERIFIED_TOKENS)(self._decode_access)
         self._rotate = redis.register_script(ROTATE_REFRESH)
         self._open = redis.register_script(OPEN_SESSION)
 
@@ -117,7 +123,9 @@ class TokenService:
 
     def authenticate(self, token: str) -> Claims:
         """Claims of a live access token; raise a 401 APIError otherwise."""
-        claims = self._decode(token, "access")
+        claims = self._verified_access(token)  # an invalid token raises, and is not kept
+        if claims.expires_at <= time.time():  # as PyJWT decides it, for a token kept since
+            raise unauthorized("Token has expired")
         with self._redis.pipeline(transaction=False) as pipe:
             pipe.exists(self._keys.session(claims.user_id, claims.session_id))
             pipe.exists(self._keys.revoked(claims.token_id))
@@ -162,6 +170,9 @@ class TokenService:
         now = int(time.time())
         payload = {"sub": user_id, "sid": session_id, "jti": token_id, "typ": kind, "iat": now, "exp": now + ttl}
         return jwt.encode(payload, self._secret, algorithm=ALGORITHM)
+
+    def _decode_access(self, token: str) -> Claims:
+        return self._decode(token, "access")
 
     def _decode(self, token: str, kind: str) -> Claims:
         try:

@@ -121,6 +121,17 @@ def test_token_with_a_short_ttl_expires(redis_client, keys):
     assert_unauthorized(short.authenticate, token, message="Token has expired")
 
 
+def test_a_token_is_verified_once_per_worker_and_still_checked_against_its_session(tokens, monkeypatch):
+    token = tokens.login("u")["access_token"]
+    tokens.authenticate(token)
+    decoded = []
+    monkeypatch.setattr(jwt, "decode", lambda *a, **k: decoded.append(a) or pytest.fail("decoded again"))
+    assert tokens.authenticate(token).user_id == "u"
+    assert decoded == []
+    tokens.logout(tokens.authenticate(token))
+    assert_unauthorized(tokens.authenticate, token, message="Token has been revoked")
+
+
 def test_tampered_payload_is_rejected(tokens):
     token = tokens.login("user-1")["access_token"]
     header, _payload, signature = token.split(".")
