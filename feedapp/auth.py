@@ -27,7 +27,7 @@ from .errors import unauthorized
 
 ALGORITHM = "HS256"
 # Access tokens whose signature and claims this worker has checked, kept so that a client's
-# next request with the same token skips the HMAC and the JSON decoding (a quarter of what
+# next request with the same token skips the HMAC and the JSON decoding (about half of what
 # authenticating costs); the session and revocation checks still run on every request.
 VERIFIED_TOKENS = 4096
 # A real hash of a random password: checked when the user is unknown, so that a wrong

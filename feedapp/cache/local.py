@@ -207,9 +207,9 @@ class LocalCache:
                 self._window.append(heapq.heappop(self._by_expiry))
             window = []
             for expires, key in self._window:
-                if self._expires.get(key) != expires or expires <= now:
-                    continue  # stored again since (its newer expiry stands for it), evicted, or expired
-                if key not in self._cache:  # pushed out meanwhile
+                if self._expires.get(key) != expires:
+                    continue  # stored again since (its newer expiry stands for it), or evicted
+                if expires <= now or key not in self._cache:  # expired, or pushed out meanwhile
                     del self._expires[key]
                     self._read.discard(key)
                     continue

@@ -328,6 +328,21 @@ def test_refresh_bookkeeping_stays_bounded_without_refreshes():
     assert len(cache._expires) <= 2 * 10 and len(cache._read) <= 2 * 10
 
 
+def test_refresh_bookkeeping_forgets_what_expired_unread():
+    clock = FakeClock()
+    cache = LocalCache(10_000, lambda key: 60, timer=clock, refresh_window=5)
+    for second in range(600):  # ten TTLs of fresh keys, a few read once, due-checks every tick
+        for i in range(20):
+            put(cache, f"k{second}:{i}", i)
+        assert cache.get(f"k{second}:0") == 0
+        if second % 2 == 0:
+            cache.expiring()
+        clock.now += 1
+    live = 60 * 20  # what one TTL of stores holds
+    assert len(cache._expires) <= 1.2 * live and len(cache._read) <= 60
+    assert len(cache._by_expiry) + len(cache._window) <= 1.2 * live
+
+
 def test_an_eviction_withdraws_a_refresh_in_flight():
     clock = FakeClock()
     cache = make_refreshing(clock)

@@ -25,7 +25,7 @@ from redis.backoff import EqualJitterBackoff
 
 from ...infra.redis_access import REDIS_ERRORS
 from ..breaker import describe
-from .publisher import ACKNOWLEDGE, PENDING_TTL_MS, pending_keys
+from .publisher import ACKNOWLEDGE, pending_keys, pending_ttl_ms
 
 log = logging.getLogger(__name__)
 
@@ -199,6 +199,7 @@ class Listener(threading.Thread):
     def _ack(self, origin, seq):
         """One script: the writer waits for the listener that acknowledges last (publisher.py)."""
         try:
-            self._acknowledge(keys=pending_keys(self._ack_prefix, origin, seq), args=[self.origin, PENDING_TTL_MS])
+            self._acknowledge(keys=pending_keys(self._ack_prefix, origin, seq),
+                              args=[self.origin, pending_ttl_ms(self._trust.lease)])
         except REDIS_ERRORS as err:  # applied all the same; its writer waits out the lease
             log.warning("could not acknowledge invalidation %s:%s: %r", origin, seq, err)

@@ -15,7 +15,8 @@ empty or one trust lease after PUBLISH returned, when any listener that has not 
 has stopped trusting its L1 (see trust.py). So `publish` returning means "applied or
 untrusted everywhere", never "probably".
 
-Redis Cluster: the registry and the acknowledgement lists share the channel name's hash tag,
+Redis Cluster: the registry and every message's pending set and done list share the channel
+name's hash tag,
 so the script runs on the master that owns the channel's slot, where every listener
 subscribes (feedapp/infra/redis_access.py). When that node cannot be reached, the message goes out
 through another node and the writer waits the whole lease.
@@ -34,7 +35,10 @@ log = logging.getLogger(__name__)
 
 ACK_POLL = 0.25  # seconds, at most, that one BLPOP of the acknowledgements blocks
 
-PENDING_TTL_MS = 10_000  # a message's pending set and done list, should their writer never read them
+def pending_ttl_ms(lease: float) -> int:
+    """How long a message's pending set and done list live should their writer never read
+    them: well beyond the writer's wait (one lease)."""
+    return max(10_000, int(2000 * lease))
 
 # KEYS[1] registry, KEYS[2] the message's pending set; ARGV[1] channel, ARGV[2] message,
 # ARGV[3] the writer's listener id, ARGV[4] the set's ttl (ms). The listeners to wait for
@@ -133,7 +137,7 @@ class Publisher:
         """PUBLISH; the ids of the listeners to wait for, or None when they are unknown."""
         try:
             batch = Batch(self._redis).script(self._script, [self._registry.key, pending],
-                                              [self._channel, message, self.origin, PENDING_TTL_MS])
+                                              [self._channel, message, self.origin, pending_ttl_ms(self._lease)])
             _, registered = batch.execute()[0]
         except REDIS_ERRORS:
             if not is_cluster(self._redis):
@@ -180,7 +184,10 @@ class Publisher:
         """The listeners that did not acknowledge (all of `expected` when Redis cannot say);
         the message's keys go with the answer."""
         try:
-            missing = Batch(self._redis).command("SMEMBERS", pending).command("DEL", pending, done).execute()[0]
+            batch = Batch(self._redis).command("SMEMBERS", pending).command("EXISTS", done)
+            missing, all_acked = batch.command("DEL", pending, done).execute()[:2]
         except REDIS_ERRORS:
-            return set(expected)  # both keys expire (PENDING_TTL_MS)
+            return set(expected)  # both keys expire (pending_ttl_ms)
+        if not missing and not all_acked:
+            return set(expected)  # the set is gone (expired, or evicted by Redis): unknown
         return {m.decode() if isinstance(m, bytes) else m for m in missing}
