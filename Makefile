@@ -37,6 +37,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.request_overhead | tee bench/results/request_overhead.md
 	$(BIN)/python -m bench.service_time | tee bench/results/service_time.md
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+	$(BIN)/python -m bench.mix_paired | tee bench/results/mix_paired.md
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
