@@ -16,9 +16,8 @@ has stopped trusting its L1 (see trust.py). So `publish` returning means "applie
 untrusted everywhere", never "probably".
 
 Redis Cluster: the registry and every message's pending set and done list share the channel
-name's hash tag,
-so the script runs on the master that owns the channel's slot, where every listener
-subscribes (feedapp/infra/redis_access.py). When that node cannot be reached, the message goes out
+name's hash tag, so the scripts run on the master that owns the channel's slot, where every
+listener subscribes (feedapp/infra/redis_access.py). When that node cannot be reached, the message goes out
 through another node and the writer waits the whole lease.
 """
 import itertools
@@ -35,10 +34,12 @@ log = logging.getLogger(__name__)
 
 ACK_POLL = 0.25  # seconds, at most, that one BLPOP of the acknowledgements blocks
 
+
 def pending_ttl_ms(lease: float) -> int:
     """How long a message's pending set and done list live should their writer never read
     them: well beyond the writer's wait (one lease)."""
     return max(10_000, int(2000 * lease))
+
 
 # KEYS[1] registry, KEYS[2] the message's pending set; ARGV[1] channel, ARGV[2] message,
 # ARGV[3] the writer's listener id, ARGV[4] the set's ttl (ms). The listeners to wait for
